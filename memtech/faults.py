@@ -1,0 +1,155 @@
+"""The bit-level fault engine: exact, sparse Bernoulli bit flips on stored bit patterns.
+
+Design requirements:
+
+* **Exact per-bit Bernoulli.** Each bit of a stream fails independently with probability ``p``. Hits are
+  found by drawing geometric gaps between them (float64 inversion, exact far below p = 1e-9), never by
+  comparing float32 uniforms with ``p`` (their 2^-24 step makes ``u < 1e-8`` fire ~4.5x too often).
+  Gaps are >= 1, so positions are distinct by construction: no two hits on one bit can cancel.
+* **O(N·p) work and a one-comparison fast path.** A :class:`BernoulliStream` keeps the distance to its
+  next hit across calls, so a write of N bits with no hit costs one integer comparison, however large N.
+* **Memoryless rate changes.** The geometric distribution is memoryless, so when the probability changes
+  between calls (e.g. retention over a longer interval) the stream restarts its gap at the new rate and
+  stays exact.
+* **Backend-neutral.** Positions are drawn on the host with NumPy; only the few affected words travel to
+  the device, so the same seed gives the same faults on NumPy and CuPy.
+"""
+
+from __future__ import annotations
+
+import zlib
+from typing import Any
+
+import numpy as np
+
+_NO_HIT = 1 << 62  # distance used when p == 0: never reached
+EMPTY_POSITIONS = np.empty(0, dtype=np.int64)
+
+
+def stream_rng(seed: int, *names: str) -> np.random.Generator:
+    """An independent generator for one (memory, tensor role, event) stream, stable across runs."""
+    key = tuple(zlib.crc32(name.encode()) for name in names)
+    return np.random.Generator(np.random.PCG64(np.random.SeedSequence(entropy=seed, spawn_key=key)))
+
+
+class BernoulliStream:
+    """Hit positions in an endless stream of independent Bernoulli(p) bits.
+
+    ``take(n, p)`` consumes the next ``n`` bits of the stream and returns the sorted positions (0-based,
+    relative to those ``n`` bits) of the bits that fail.
+    """
+
+    __slots__ = ("_rng", "_p", "_next")
+
+    def __init__(self, rng: np.random.Generator):
+        self._rng = rng
+        self._p = 0.0
+        self._next = _NO_HIT  # position of the next hit, relative to the start of the next take()
+
+    def _first_gap(self, p: float) -> int:
+        return int(self._rng.geometric(p)) - 1 if p > 0.0 else _NO_HIT
+
+    def take(self, n_bits: int, p: float) -> np.ndarray:
+        if p != self._p:
+            if not 0.0 <= p <= 1.0:
+                raise ValueError(f"bit error probability must be in [0, 1], got {p!r}")
+            self._p = p
+            self._next = self._first_gap(p)
+        if self._next >= n_bits:  # the common case: nothing fails in these n bits
+            self._next -= n_bits
+            return EMPTY_POSITIONS
+        chunks = []
+        position = self._next
+        while True:
+            expected = (n_bits - position) * p
+            size = int(expected + 5.0 * np.sqrt(expected) + 16)
+            positions = position + np.concatenate(([0], np.cumsum(self._rng.geometric(p, size=size))))
+            inside = int(np.searchsorted(positions, n_bits))
+            chunks.append(positions[:inside])
+            if inside < len(positions):
+                self._next = int(positions[inside]) - n_bits
+                break
+            position = int(positions[-1])  # all drawn hits fell inside: keep drawing from the last one
+            chunks[-1] = positions[:-1]
+        return np.concatenate(chunks).astype(np.int64, copy=False)
+
+
+class PoissonStream:
+    """Events of a unit-rate Poisson process over accumulated exposure (bit-seconds × rate).
+
+    Used for time-dependent events such as retention: a stored bit flips at a constant hazard rate, so the
+    flips of all bits together form a Poisson process in (bit × time). Keeping the exposure left until the
+    next event across calls makes an interval with no event cost one float comparison, and the result is
+    exact for any split of time into intervals (uniformization of the two-state Markov chain of each bit).
+    """
+
+    __slots__ = ("_rng", "_next")
+
+    def __init__(self, rng: np.random.Generator):
+        self._rng = rng
+        self._next = float(rng.exponential())
+
+    def take(self, exposure: float) -> int:
+        """Number of events within the next ``exposure`` units."""
+        if exposure < self._next:
+            self._next -= exposure
+            return 0
+        count, position = 0, self._next
+        while position <= exposure:
+            count += 1
+            position += float(self._rng.exponential())
+        self._next = position - exposure
+        return count
+
+    def positions(self, count: int, n_bits: int) -> np.ndarray:
+        """Where ``count`` events land: uniform over the bits, in event order (a bit may be hit twice)."""
+        return self._rng.integers(0, n_bits, size=count, dtype=np.int64)
+
+
+def word_masks(positions: np.ndarray, bits_per_word: int) -> tuple[np.ndarray, np.ndarray]:
+    """Group sorted, distinct bit positions into (word indices, uint64 masks of the bits hit in each word)."""
+    words = positions // bits_per_word
+    masks = np.left_shift(np.uint64(1), (positions % bits_per_word).astype(np.uint64))
+    unique_words, starts = np.unique(words, return_index=True)
+    return unique_words, np.bitwise_or.reduceat(masks, starts) if len(masks) else masks
+
+
+def popcount(masks: np.ndarray) -> np.ndarray:
+    return np.bitwise_count(masks.astype(np.uint64)).astype(np.int64)
+
+
+def xor_words(xp: Any, words: Any, indices: np.ndarray, masks: np.ndarray) -> None:
+    """``words[indices] ^= masks`` on any backend; indices must be unique."""
+    if len(indices) == 0:
+        return
+    dtype = words.dtype
+    idx = xp.asarray(indices)
+    words[idx] ^= xp.asarray(masks.astype(dtype))
+
+
+def gather_words(xp: Any, words: Any, indices: np.ndarray) -> np.ndarray:
+    """The words at ``indices`` copied to the host as uint64."""
+    if len(indices) == 0:
+        return np.empty(0, dtype=np.uint64)
+    got = words[xp.asarray(indices)]
+    if xp is not np:
+        got = got.get()
+    return np.asarray(got).astype(np.uint64)
+
+
+def merge_masks(
+    words_a: np.ndarray, masks_a: np.ndarray, words_b: np.ndarray, masks_b: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """XOR-merge two sparse (word, mask) sets; words whose masks cancel to zero are dropped."""
+    if len(words_a) == 0:
+        return words_b, masks_b
+    if len(words_b) == 0:
+        return words_a, masks_a
+    words = np.concatenate([words_a, words_b])
+    masks = np.concatenate([masks_a, masks_b])
+    order = np.argsort(words, kind="stable")
+    words, masks = words[order], masks[order]
+    unique_words, starts = np.unique(words, return_index=True)
+    merged = np.bitwise_xor.reduceat(masks, starts)
+    keep = merged != 0
+    return unique_words[keep], merged[keep]

@@ -1,0 +1,28 @@
+"""Plugin hooks. A plugin implements any of these with ``@memtech.hookimpl``.
+
+Each hook receives a ``register`` callback; call it once per component the plugin provides.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import pluggy
+
+hookspec = pluggy.HookspecMarker("memtech")
+hookimpl = pluggy.HookimplMarker("memtech")
+
+
+@hookspec
+def memtech_register_memories(register: Callable[[type], None]) -> None:
+    """Register memory technologies: ``register(MyTechnology)``, a subclass of ``memtech.MemoryTechnology``."""
+
+
+@hookspec
+def memtech_register_trainers(register: Callable[[type], None]) -> None:
+    """Register trainers: ``register(MyTrainer)``, a subclass of ``memtech.Trainer``."""
+
+
+@hookspec
+def memtech_register_datasets(register: Callable[[type], None]) -> None:
+    """Register datasets: ``register(MyDataset)``, a subclass of ``memtech.Dataset``."""

@@ -1,0 +1,179 @@
+"""The memory-technology contract: an error model, a latency model and an energy model.
+
+A memory plugin subclasses :class:`MemoryTechnology`, declares its knobs as a dataclass deriving from
+:class:`MemoryParams` (every number with its unit in the name and its source in ``knob(source=...)``), and
+implements three methods that turn those knobs into the small value objects below. The core works in SI
+units (joules, seconds, watts); plugins convert from the pJ/ns/mW units users write in configs.
+
+See ``plugins/sram.py`` for the smallest complete example.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, ClassVar, Mapping
+
+from memtech import params as _params
+from memtech.params import knob
+
+BITS_PER_MB = 8 * 2**20  # 1 MB = 2^23 bit, as in memory-parameters.md "Units"
+PROTECTIONS = ("none", "parity", "secded", "sanity")
+STORAGE_FORMATS = ("float32", "float16", "bfloat16", "int8")
+
+
+@dataclass(frozen=True)
+class ErrorModel:
+    """Per-bit error probabilities, one per physical event.
+
+    Write errors distinguish the bit's transition: ``write_ber_0to1`` is the probability that a cell that must
+    switch from 0 to 1 fails to switch (and likewise ``1to0``); ``write_ber_hold`` is the probability that a
+    cell written with its current value ends up flipped (0 for STT-MRAM, where only switching cells can fail).
+    """
+
+    write_ber_0to1: float = 0.0
+    write_ber_1to0: float = 0.0
+    write_ber_hold: float = 0.0
+    read_sense_ber: float = 0.0  # corrupts only the value read, per bit per read
+    read_disturb_ber: float = 0.0  # flips the stored cell, per bit per read
+    retention_rate_0to1_per_s: float = 0.0  # hazard rate of a stored 0 turning into 1
+    retention_rate_1to0_per_s: float = 0.0
+    stuck_at_0_fraction: float = 0.0  # persistent map drawn once per array
+    stuck_at_1_fraction: float = 0.0
+
+    @classmethod
+    def uniform_write(cls, ber: float, **others: float) -> "ErrorModel":
+        """Every written bit flips with probability ``ber`` whatever its transition."""
+        return cls(write_ber_0to1=ber, write_ber_1to0=ber, write_ber_hold=ber, **others)
+
+    @property
+    def is_error_free(self) -> bool:
+        return all(v == 0.0 for v in self.__dict__.values())
+
+
+@dataclass(frozen=True)
+class LatencyModel:
+    """Time of one access of ``access_width_bits`` bits; ``banks`` accesses proceed in parallel."""
+
+    read_s_per_access: float
+    write_s_per_access: float
+    access_width_bits: int = 512
+    banks: int = 1
+    transfer_s_per_bit: float = 0.0  # off-chip link time per bit moved (0 on chip)
+
+    def read_time_s(self, n_bits: int) -> float:
+        accesses = math.ceil(n_bits / self.access_width_bits)
+        return math.ceil(accesses / self.banks) * self.read_s_per_access + n_bits * self.transfer_s_per_bit
+
+    def write_time_s(self, n_bits: int) -> float:
+        accesses = math.ceil(n_bits / self.access_width_bits)
+        return math.ceil(accesses / self.banks) * self.write_s_per_access + n_bits * self.transfer_s_per_bit
+
+
+@dataclass(frozen=True)
+class EnergyModel:
+    """Dynamic energy per bit accessed and static power per bit of capacity."""
+
+    read_j_per_bit: float
+    write_j_per_bit: float
+    leakage_w_per_bit: float = 0.0
+    refresh_w_per_bit: float = 0.0
+    transfer_j_per_bit: float = 0.0  # off-chip interconnect energy per bit moved (0 on chip)
+
+
+@dataclass(frozen=True)
+class MemoryParams:
+    """Knobs every memory has. Technology plugins derive their own parameter dataclass from this one."""
+
+    technology: str = knob("", help="name of the memory-technology plugin")
+    capacity_mb: float = knob(8.0, unit="MB", min=0.0, min_exclusive=True,
+                              source="memory-parameters.md scope: on-chip buffers of 1-8 MB")
+    on_chip: bool = knob(True, help="false adds interconnect energy and latency per bit moved")
+    offchip_transfer_energy_pj_per_bit: float = knob(
+        4.0, unit="pJ/bit", min=0.0,
+        source="memory-parameters.md §3.2: DDR4 I/O adds ~2-5 pJ/bit over core energy (assumption, upper half)")
+    offchip_transfer_latency_ns_per_bit: float = knob(
+        0.0052, unit="ns/bit", min=0.0,
+        source="DDR4-2400 x8 device: 2400 MT/s x 8 bit = 19.2 Gbit/s -> 0.052 ns/bit; x10 devices per rank (assumption)")
+    protection: str = knob("none", choices=PROTECTIONS, help="per-word protection code applied on every read")
+    storage_format: str = knob("float32", choices=STORAGE_FORMATS, help="bit format the tensors are stored in")
+    sanity_bound: float = knob(1e4, min=0.0, min_exclusive=True,
+                               help="with protection=sanity, values larger in magnitude are zeroed")
+    # The array's access figures. Each technology overrides these defaults with its own cited values.
+    read_energy_pj_per_bit: float = knob(0.0, unit="pJ/bit", min=0.0)
+    write_energy_pj_per_bit: float = knob(0.0, unit="pJ/bit", min=0.0)
+    read_latency_ns: float = knob(1.0, unit="ns", min=0.0, min_exclusive=True)
+    write_latency_ns: float = knob(1.0, unit="ns", min=0.0, min_exclusive=True)
+    leakage_mw_per_mb: float = knob(0.0, unit="mW/MB", min=0.0)
+    access_width_bits: int = knob(512, unit="bit", min=1, source="memory-parameters.md §6: WordWidth 512")
+    banks: int = knob(1, min=1, help="accesses served in parallel (assumption: one bank)")
+
+
+class MemoryTechnology:
+    """Base class of memory-technology plugins.
+
+    Subclasses set ``name`` and ``Params`` and implement the three models. ``describe()`` is used by
+    ``memtech describe`` and is logged with every run.
+    """
+
+    name: ClassVar[str] = ""
+    Params: ClassVar[type[MemoryParams]] = MemoryParams
+    version: ClassVar[str | None] = None
+
+    def __init__(self, params: MemoryParams | None = None):
+        self.params = params if params is not None else self.Params(technology=self.name)
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any], key: str) -> "MemoryTechnology":
+        """Validate ``config`` against ``Params`` (``key`` names it in errors) and build the technology."""
+        return cls(_params.build(cls.Params, {"technology": cls.name, **dict(config)}, key))
+
+    # --- the three models -------------------------------------------------------------------------
+    def error_model(self) -> ErrorModel:
+        raise NotImplementedError
+
+    def latency_model(self) -> LatencyModel:
+        """Default: the params' access latencies, plus off-chip link time when ``on_chip`` is false."""
+        p = self.params
+        return LatencyModel(p.read_latency_ns * 1e-9, p.write_latency_ns * 1e-9, p.access_width_bits, p.banks,
+                            self.offchip_latency_s_per_bit())
+
+    def energy_model(self) -> EnergyModel:
+        """Default: the params' per-bit energies and leakage, plus off-chip transfer energy."""
+        p = self.params
+        return EnergyModel(
+            read_j_per_bit=p.read_energy_pj_per_bit * 1e-12,
+            write_j_per_bit=p.write_energy_pj_per_bit * 1e-12,
+            leakage_w_per_bit=p.leakage_mw_per_mb * 1e-3 / BITS_PER_MB,
+            transfer_j_per_bit=self.offchip_energy_j_per_bit(),
+        )
+
+    # --- shared helpers -----------------------------------------------------------------------------
+    def offchip_energy_j_per_bit(self) -> float:
+        return 0.0 if self.params.on_chip else self.params.offchip_transfer_energy_pj_per_bit * 1e-12
+
+    def offchip_latency_s_per_bit(self) -> float:
+        return 0.0 if self.params.on_chip else self.params.offchip_transfer_latency_ns_per_bit * 1e-9
+
+    @property
+    def capacity_bits(self) -> int:
+        return int(self.params.capacity_mb * BITS_PER_MB)
+
+    def describe(self) -> dict[str, Any]:
+        """A model card: every parameter with unit and source, and the derived figures at these settings."""
+        energy, latency, errors = self.energy_model(), self.latency_model(), self.error_model()
+        return {
+            "technology": self.name,
+            "parameters": _params.describe(self.params),
+            "derived": {
+                "read_energy_pj_per_bit": energy.read_j_per_bit * 1e12,
+                "write_energy_pj_per_bit": energy.write_j_per_bit * 1e12,
+                "leakage_mw_per_mb": energy.leakage_w_per_bit * BITS_PER_MB * 1e3,
+                "refresh_mw_per_mb": energy.refresh_w_per_bit * BITS_PER_MB * 1e3,
+                "transfer_energy_pj_per_bit": energy.transfer_j_per_bit * 1e12,
+                "read_latency_ns": latency.read_s_per_access * 1e9,
+                "write_latency_ns": latency.write_s_per_access * 1e9,
+                "access_width_bits": latency.access_width_bits,
+                **{k: v for k, v in errors.__dict__.items()},
+            },
+        }

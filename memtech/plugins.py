@@ -1,0 +1,218 @@
+"""One loader for every plugin: the built-ins in ``plugins/``, folders of ``*.py`` files and entry points.
+
+Built-in plugins are ordinary plugins: they implement the same hooks through the same public API as a
+third-party package would. Each plugin is imported and called inside its own guard, so one broken plugin is
+reported by name (and distribution) while the others still load; ``strict=True`` re-raises instead.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+import importlib.util
+import os
+import sys
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+import pluggy
+
+from memtech import hookspecs
+from memtech.errors import ConfigError, PluginError
+
+ENTRY_POINT_GROUP = "memtech"
+PLUGINS_DIR_ENV = "MEMTECH_PLUGINS_DIR"
+BUILTIN_PLUGINS = (
+    "memtech_plugins.sram",
+    "memtech_plugins.stt_mram",
+    "memtech_plugins.dram",
+    "memtech_plugins.reram",
+    "memtech_plugins.mlp",
+    "memtech_plugins.datasets",
+)
+KINDS = ("memory", "trainer", "dataset")
+_HOOK_FOR_KIND = {
+    "memory": "memtech_register_memories",
+    "trainer": "memtech_register_trainers",
+    "dataset": "memtech_register_datasets",
+}
+
+
+@dataclass(frozen=True)
+class PluginInfo:
+    """One registered component and where it came from."""
+
+    name: str
+    kind: str
+    component: type
+    plugin: str  # module (or entry point) that registered it
+    source: str  # "built-in", "dir:<path>", or the distribution name
+    version: str
+
+
+@dataclass(frozen=True)
+class LoadFailure:
+    plugin: str
+    source: str
+    error: str
+
+    def __str__(self) -> str:
+        return f'Error loading plugin "{self.plugin}" ({self.source}): {self.error}'
+
+
+@dataclass
+class Registry:
+    """Everything the loaded plugins registered, by kind and name."""
+
+    components: dict[str, dict[str, PluginInfo]] = field(
+        default_factory=lambda: {kind: {} for kind in KINDS}
+    )
+    failures: list[LoadFailure] = field(default_factory=list)
+
+    def add(self, info: PluginInfo) -> None:
+        table = self.components[info.kind]
+        existing = table.get(info.name)
+        if existing is not None:
+            raise PluginError(
+                f"{info.kind} name {info.name!r} is registered twice: by plugin {existing.plugin!r} "
+                f"({existing.source}) and by plugin {info.plugin!r} ({info.source})"
+            )
+        table[info.name] = info
+
+    def get(self, kind: str, name: str, key: str | None = None) -> type:
+        """The component class registered as ``name``; a clear error lists the installed ones."""
+        table = self.components[kind]
+        if name not in table:
+            installed = ", ".join(sorted(table)) or "none"
+            raise ConfigError(key or f"{kind} name", name, f"one of the installed {kind} plugins ({installed})")
+        return table[name].component
+
+    def memory(self, name: str, key: str | None = None) -> type:
+        return self.get("memory", name, key)
+
+    def trainer(self, name: str, key: str | None = None) -> type:
+        return self.get("trainer", name, key)
+
+    def dataset(self, name: str, key: str | None = None) -> type:
+        return self.get("dataset", name, key)
+
+    def all(self) -> list[PluginInfo]:
+        return [info for kind in KINDS for info in self.components[kind].values()]
+
+
+def _version_of(component: type, default: str) -> str:
+    return str(getattr(component, "version", None) or default)
+
+
+def _memtech_version() -> str:
+    from memtech import __version__
+
+    return __version__
+
+
+def _import_file(path: Path) -> Any:
+    module_name = f"memtech_dir_plugin_{path.stem}_{abs(hash(str(path.resolve())))}"
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot import {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def _plugin_sources(
+    entry_points: bool | Iterable[importlib.metadata.EntryPoint],
+    plugin_dirs: Iterable[str | os.PathLike],
+    extra: Iterable[Any],
+) -> Iterable[tuple[str, str, str, Any]]:
+    """Yield (plugin name, source, version, loader) where loader() returns the plugin object."""
+    for module_name in BUILTIN_PLUGINS:
+        yield module_name, "built-in", _memtech_version(), lambda m=module_name: importlib.import_module(m)
+
+    dirs = [Path(d) for d in plugin_dirs]
+    env_dirs = os.environ.get(PLUGINS_DIR_ENV, "")
+    dirs += [Path(d) for d in env_dirs.split(os.pathsep) if d]
+    for directory in dirs:
+        if not directory.is_dir():
+            raise ConfigError("plugins_dir", str(directory), "an existing folder of *.py plugin files")
+        for path in sorted(directory.glob("*.py")):
+            yield path.stem, f"dir:{directory}", "local", lambda p=path: _import_file(p)
+
+    if entry_points is True:
+        eps: Iterable[importlib.metadata.EntryPoint] = importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)
+    elif entry_points is False:
+        eps = ()
+    else:
+        eps = entry_points
+    for ep in eps:
+        dist = getattr(ep, "dist", None)
+        dist_name = dist.metadata["Name"] if dist is not None else "unknown distribution"
+        dist_version = dist.version if dist is not None else "unknown"
+        yield ep.name, dist_name, dist_version, ep.load
+
+    for obj in extra:
+        name = getattr(obj, "__name__", type(obj).__name__)
+        yield name, "registered explicitly", "local", lambda o=obj: o
+
+
+def load_plugins(
+    *,
+    strict: bool = False,
+    entry_points: bool | Iterable[importlib.metadata.EntryPoint] = True,
+    plugin_dirs: Iterable[str | os.PathLike] = (),
+    extra: Iterable[Any] = (),
+) -> Registry:
+    """Load every plugin and return what they registered.
+
+    Args:
+        strict: re-raise the first plugin failure instead of recording it in ``registry.failures``.
+        entry_points: ``True`` loads the ``memtech`` entry-point group; a list loads exactly those.
+        plugin_dirs: folders whose ``*.py`` files are each loaded as a plugin (also ``$MEMTECH_PLUGINS_DIR``).
+        extra: plugin objects (modules or instances with hook implementations) to register as well.
+    """
+    registry = Registry()
+    manager = pluggy.PluginManager("memtech")
+    manager.add_hookspecs(hookspecs)
+    for plugin_name, source, version, loader in _plugin_sources(entry_points, plugin_dirs, extra):
+        try:
+            plugin = loader()
+            if manager.is_registered(plugin):
+                continue
+            manager.register(plugin, name=f"{plugin_name}@{source}")
+            for kind, hook_name in _HOOK_FOR_KIND.items():
+                for impl in getattr(manager.hook, hook_name).get_hookimpls():
+                    if impl.plugin is not plugin:
+                        continue
+
+                    def register(component: type, _kind: str = kind) -> None:
+                        name = getattr(component, "name", None)
+                        if not isinstance(name, str) or not name:
+                            raise PluginError(f"{_kind} component {component!r} has no 'name' attribute")
+                        registry.add(
+                            PluginInfo(name, _kind, component, plugin_name, source, _version_of(component, version))
+                        )
+
+                    impl.function(register=register)
+        except PluginError:
+            # Duplicate names misattribute results: always an error, never silently renamed.
+            raise
+        except Exception as exc:  # noqa: BLE001 - a broken plugin must not take down the others
+            if strict:
+                raise PluginError(f'Error loading plugin "{plugin_name}" ({source}): {exc}') from exc
+            detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+            registry.failures.append(LoadFailure(plugin_name, source, detail))
+    return registry
+
+
+_default_registry: Registry | None = None
+
+
+def get_registry() -> Registry:
+    """The registry of all installed plugins, loaded once per process (idempotent)."""
+    global _default_registry
+    if _default_registry is None:
+        _default_registry = load_plugins()
+    return _default_registry

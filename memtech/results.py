@@ -1,0 +1,160 @@
+"""What a run returns: metrics per epoch, accounting per memory and phase, and the trained values.
+
+Saved results load without pickle: ``model.npz`` holds the trained values, ``result.json`` the rest.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+@dataclass
+class EpochRecord:
+    epoch: int
+    iteration: int
+    phase: str
+    train_loss: float
+    test_loss: float
+    test_accuracy: float
+    energy_j: float  # cumulative dynamic + static energy so far
+    sim_time_s: float
+
+
+@dataclass
+class MemoryPhaseTotals:
+    """Accounting of one memory during one phase (SI units)."""
+
+    memory: str
+    phase: str
+    technology: str
+    bits_read: int
+    bits_written: int
+    read_energy_j: float
+    write_energy_j: float
+    transfer_energy_j: float
+    leakage_energy_j: float
+    refresh_energy_j: float
+    read_time_s: float
+    write_time_s: float
+    occupied_time_s: float
+    flips: dict[str, int]
+    flips_by_field: dict[str, int]
+    errors_detected: int
+    errors_corrected: int
+    values_zeroed: int
+
+    @property
+    def dynamic_energy_j(self) -> float:
+        return self.read_energy_j + self.write_energy_j + self.transfer_energy_j
+
+    @property
+    def static_energy_j(self) -> float:
+        return self.leakage_energy_j + self.refresh_energy_j
+
+    @property
+    def energy_j(self) -> float:
+        return self.dynamic_energy_j + self.static_energy_j
+
+    @property
+    def latency_s(self) -> float:
+        return self.read_time_s + self.write_time_s
+
+    @property
+    def total_flips(self) -> int:
+        return sum(self.flips.values())
+
+
+@dataclass
+class RunResult:
+    config: dict[str, Any]
+    epochs: list[EpochRecord]
+    accounting: list[MemoryPhaseTotals]
+    final_test_accuracy: float
+    final_test_loss: float
+    iterations: int
+    sim_time_s: float
+    compute_time_s: float
+    diverged: bool = False
+    diverged_at_iteration: int | None = None
+    values: dict[str, np.ndarray] = field(default_factory=dict)  # trained weights and biases, flat
+    model: dict[str, Any] = field(default_factory=dict)  # what predict needs to rebuild the network
+    plugins: dict[str, str] = field(default_factory=dict)  # component -> version
+    memory_cards: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def total_energy_j(self) -> float:
+        return sum(row.energy_j for row in self.accounting)
+
+    def energy_by(self, key: str) -> dict[str, float]:
+        """Total energy grouped by ``memory`` or ``phase``."""
+        totals: dict[str, float] = {}
+        for row in self.accounting:
+            name = getattr(row, key)
+            totals[name] = totals.get(name, 0.0) + row.energy_j
+        return totals
+
+    def metrics(self) -> dict[str, float]:
+        """A flat dict of final metrics, named as they are logged to MLflow."""
+        out: dict[str, float] = {
+            "test_accuracy": self.final_test_accuracy,
+            "test_loss": self.final_test_loss,
+            "energy_j": self.total_energy_j,
+            "dynamic_energy_j": sum(r.dynamic_energy_j for r in self.accounting),
+            "static_energy_j": sum(r.static_energy_j for r in self.accounting),
+            "sim_time_s": self.sim_time_s,
+            "memory_latency_s": sum(r.latency_s for r in self.accounting),
+            "flips": float(sum(r.total_flips for r in self.accounting)),
+            "errors_detected": float(sum(r.errors_detected for r in self.accounting)),
+            "errors_corrected": float(sum(r.errors_corrected for r in self.accounting)),
+            "values_zeroed": float(sum(r.values_zeroed for r in self.accounting)),
+            "diverged": float(self.diverged),
+            "iterations": float(self.iterations),
+        }
+        for row in self.accounting:
+            prefix = f"{row.memory}.{row.phase}"
+            out[f"{prefix}.energy_j"] = row.energy_j
+            out[f"{prefix}.dynamic_energy_j"] = row.dynamic_energy_j
+            out[f"{prefix}.static_energy_j"] = row.static_energy_j
+            out[f"{prefix}.latency_s"] = row.latency_s
+            out[f"{prefix}.bits_read"] = float(row.bits_read)
+            out[f"{prefix}.bits_written"] = float(row.bits_written)
+            out[f"{prefix}.flips"] = float(row.total_flips)
+            out[f"{prefix}.errors_detected"] = float(row.errors_detected)
+            out[f"{prefix}.values_zeroed"] = float(row.values_zeroed)
+        for name, energy in self.energy_by("memory").items():
+            out[f"{name}.energy_j"] = energy
+        for name, energy in self.energy_by("phase").items():
+            out[f"phase.{name}.energy_j"] = energy
+        return out
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data.pop("values")
+        data["metrics"] = self.metrics()
+        return data
+
+    def save(self, directory: str | Path) -> Path:
+        """Write ``model.npz`` (trained values, no pickle) and ``result.json`` into ``directory``."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        save_model(directory / "model.npz", self.values, self.model)
+        (directory / "result.json").write_text(json.dumps(self.to_json(), indent=2, default=float))
+        return directory
+
+
+def save_model(path: Path, values: dict[str, np.ndarray], model: dict[str, Any]) -> None:
+    arrays = {f"values/{role}": np.asarray(v) for role, v in values.items()}
+    arrays["model_json"] = np.array(json.dumps(model))
+    np.savez(path, **arrays)
+
+
+def load_model_file(path: str | Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    with np.load(path, allow_pickle=False) as f:
+        values = {key.split("/", 1)[1]: f[key] for key in f.files if key.startswith("values/")}
+        model = json.loads(str(f["model_json"]))
+    return values, model

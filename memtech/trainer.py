@@ -1,0 +1,52 @@
+"""The trainer contract: a network whose stored tensors are read and written through a TensorStore.
+
+A trainer keeps no weights of its own between steps: each step reads weights, biases and optimizer state
+from the store (through the faults of the memory holding them), writes its activations during the forward
+pass and reads them back in the backward pass, and writes the updated values back. Arrays carry a leading
+replica axis ``K`` so a sweep can later train many networks in one batched job (``K = 1`` by default).
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Mapping
+
+import numpy as np
+
+from memtech import params as _params
+
+
+class Trainer:
+    name: ClassVar[str] = ""
+    Params: ClassVar[type] = object
+    version: ClassVar[str | None] = None
+
+    def __init__(self, params: Any, n_features: int, n_classes: int, xp: Any, replicas: int = 1):
+        self.params = params
+        self.n_features = n_features
+        self.n_classes = n_classes
+        self.xp = xp
+        self.replicas = replicas
+
+    @classmethod
+    def build_params(cls, config: Mapping[str, Any], key: str) -> Any:
+        return _params.build(cls.Params, {k: v for k, v in dict(config).items() if k != "name"}, key)
+
+    def role_sizes(self, batch_size: int) -> dict[str, int]:
+        """Number of stored values per tensor role (weights, biases, activations, optimizer)."""
+        raise NotImplementedError
+
+    def initial_values(self, rng: np.random.Generator) -> dict[str, np.ndarray]:
+        """Initial flat float32 values of the stored roles (not activations)."""
+        raise NotImplementedError
+
+    def train_step(self, store: Any, x: Any, y: Any) -> Any:
+        """One SGD step through ``store``; returns the mean loss per replica (shape (K,))."""
+        raise NotImplementedError
+
+    def logits(self, values: Mapping[str, Any], x: Any) -> Any:
+        """Scores (K, batch, classes) from stored values (no memory access: used for evaluation)."""
+        raise NotImplementedError
+
+    def macs_per_step(self, batch_size: int) -> int:
+        """Multiply-accumulates of one training step (forward + backward), for simulated compute time."""
+        raise NotImplementedError
