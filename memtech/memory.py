@@ -40,6 +40,11 @@ class ErrorModel:
     retention_rate_1to0_per_s: float = 0.0
     stuck_at_0_fraction: float = 0.0  # persistent map drawn once per array
     stuck_at_1_fraction: float = 0.0
+    # Wear-out: each cell survives a log-normal number of writes (median ``endurance_writes``, log-space
+    # standard deviation ``endurance_sigma_ln``) and is stuck from then on; 0 disables wear-out.
+    endurance_writes: float = 0.0
+    endurance_sigma_ln: float = 0.5  # assumption (no cited spread): lifetimes within ~e^±1 of the median for 95 % of cells
+    wearout_stuck_at_1_fraction: float = 0.5  # assumption: a worn-out cell is stuck at either value alike
 
     @classmethod
     def uniform_write(cls, ber: float, **others: float) -> "ErrorModel":
@@ -48,7 +53,9 @@ class ErrorModel:
 
     @property
     def is_error_free(self) -> bool:
-        return all(v == 0.0 for v in self.__dict__.values())
+        # The wear-out shape parameters describe failures only once endurance_writes enables them.
+        shape = ("endurance_sigma_ln", "wearout_stuck_at_1_fraction")
+        return all(v == 0.0 for k, v in self.__dict__.items() if k not in shape)
 
 
 @dataclass(frozen=True)
