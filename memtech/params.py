@@ -63,12 +63,15 @@ def _check_value(key: str, value: Any, hint: Any, meta: Mapping[str, Any]) -> An
     if hint in (float, "float"):
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             # YAML reads "1e-5" (no dot) as a string: accept numeric strings, reject anything else.
-            try:
-                value = float(value) if isinstance(value, str) else None
-            except ValueError:
-                value = None
-            if value is None:
+            parsed = None
+            if isinstance(value, str):
+                try:
+                    parsed = float(value)
+                except ValueError:
+                    pass
+            if parsed is None:
                 raise ConfigError(key, value, _describe_range(meta))
+            value = parsed
         value = float(value)
         if not math.isfinite(value):
             raise ConfigError(key, value, "a finite " + _describe_range(meta))
@@ -84,7 +87,7 @@ def _check_value(key: str, value: Any, hint: Any, meta: Mapping[str, Any]) -> An
         value = int(value)
         lo, hi = meta.get("min"), meta.get("max")
         if (lo is not None and value < lo) or (hi is not None and value > hi):
-            raise ConfigError(key, value, "an integer in " + _describe_range(meta).removeprefix("a number "))
+            raise ConfigError(key, value, "an integer " + _describe_range(meta).removeprefix("a number "))
         return value
     if hint in (bool, "bool"):
         if not isinstance(value, bool):

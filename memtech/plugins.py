@@ -119,7 +119,11 @@ def _import_file(path: Path) -> Any:
         raise ImportError(f"cannot import {path}")
     module = importlib.util.module_from_spec(spec)
     sys.modules[module_name] = module
-    spec.loader.exec_module(module)
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[module_name]
+        raise
     return module
 
 
@@ -158,6 +162,16 @@ def _plugin_sources(
         yield name, "registered explicitly", "local", lambda o=obj: o
 
 
+def _collector(found: list[PluginInfo], kind: str, plugin_name: str, source: str, version: str):
+    def register(component: type) -> None:
+        name = getattr(component, "name", None)
+        if not isinstance(name, str) or not name:
+            raise PluginError(f"{kind} component {component!r} has no 'name' attribute")
+        found.append(PluginInfo(name, kind, component, plugin_name, source, _version_of(component, version)))
+
+    return register
+
+
 def load_plugins(
     *,
     strict: bool = False,
@@ -182,28 +196,26 @@ def load_plugins(
             if manager.is_registered(plugin):
                 continue
             manager.register(plugin, name=f"{plugin_name}@{source}")
-            for kind, hook_name in _HOOK_FOR_KIND.items():
-                for impl in getattr(manager.hook, hook_name).get_hookimpls():
-                    if impl.plugin is not plugin:
-                        continue
-
-                    def register(component: type, _kind: str = kind) -> None:
-                        name = getattr(component, "name", None)
-                        if not isinstance(name, str) or not name:
-                            raise PluginError(f"{_kind} component {component!r} has no 'name' attribute")
-                        registry.add(
-                            PluginInfo(name, _kind, component, plugin_name, source, _version_of(component, version))
-                        )
-
-                    impl.function(register=register)
-        except PluginError:
-            # Duplicate names misattribute results: always an error, never silently renamed.
-            raise
+            # Collected first and added only once every hook has run, so a plugin that fails halfway leaves
+            # nothing behind (a half-registered plugin would look installed but miss components).
+            found: list[PluginInfo] = []
+            try:
+                for kind, hook_name in _HOOK_FOR_KIND.items():
+                    for impl in getattr(manager.hook, hook_name).get_hookimpls():
+                        if impl.plugin is plugin:
+                            impl.function(register=_collector(found, kind, plugin_name, source, version))
+            except BaseException:
+                manager.unregister(plugin)
+                raise
         except Exception as exc:  # noqa: BLE001 - a broken plugin must not take down the others
             if strict:
                 raise PluginError(f'Error loading plugin "{plugin_name}" ({source}): {exc}') from exc
             detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
             registry.failures.append(LoadFailure(plugin_name, source, detail))
+            continue
+        for info in found:
+            # Duplicate names misattribute results: always an error naming both, never silently renamed.
+            registry.add(info)
     return registry
 
 

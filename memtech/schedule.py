@@ -4,6 +4,9 @@ A placement maps each tensor role (weights, biases, activations, optimizer) to a
 gives it (``memories.mram``, ``memories.sram`` ...). A phase may leave out its ``fraction`` when it is the
 last one: it then takes what the others leave. ``first_fraction`` (two-phase schedules) sets the share of
 the first phase, e.g. the patent's 0.2/0.4/0.6/0.8/0.95.
+
+Built-in schedules (``all_sram``, ``all_mram``, ``mram_then_sram``) are named without phases:
+``{"name": "mram_then_sram", "first_fraction": 0.6}``; they place roles in memories named ``mram`` and ``sram``.
 """
 
 from __future__ import annotations
@@ -15,6 +18,30 @@ from memtech.errors import ConfigError
 from memtech.storage import ROLES
 
 _TOLERANCE = 1e-9
+PATENT_FIRST_FRACTIONS = (0.2, 0.4, 0.6, 0.8, 0.95)  # first-phase shares the 2018 MRAM patent names
+BUILTIN_SCHEDULES = ("all_sram", "all_mram", "mram_then_sram")
+
+
+def builtin_phases(name: str, mram: str = "mram", sram: str = "sram", first_fraction: float = 0.8) -> list[dict[str, Any]]:
+    """The phases of a built-in schedule, as config mappings, for memories named ``mram`` and ``sram``.
+
+    ``mram_then_sram`` keeps activations in SRAM during the MRAM phase, as the patent allows: they are
+    rewritten every step, so error-prone cells would buy little energy and cost accuracy.
+    """
+
+    def everything_in(memory: str) -> dict[str, str]:
+        return {role: memory for role in ROLES}
+
+    if name == "all_sram":
+        return [{"name": "sram", "fraction": 1.0, "placement": everything_in(sram)}]
+    if name == "all_mram":
+        return [{"name": "mram", "fraction": 1.0, "placement": everything_in(mram)}]
+    if name == "mram_then_sram":
+        return [
+            {"name": "mram", "fraction": first_fraction, "placement": {**everything_in(mram), "activations": sram}},
+            {"name": "sram", "fraction": 1.0 - first_fraction, "placement": everything_in(sram)},
+        ]
+    raise ConfigError("schedule.name", name, "one of the built-in schedules (" + ", ".join(BUILTIN_SCHEDULES) + ") when no phases are given")
 
 
 @dataclass(frozen=True)
@@ -51,6 +78,14 @@ class Schedule:
             if k not in allowed:
                 raise ConfigError(f"{key}.{k}", config[k], "a known key (one of " + ", ".join(sorted(allowed)) + ")")
         raw_phases = config.get("phases")
+        if raw_phases is None and "name" in config:
+            # A built-in schedule by name; first_fraction (validated below) sets its first share.
+            builtin = config["name"]
+            if builtin not in BUILTIN_SCHEDULES:
+                raise ConfigError(f"{key}.name", builtin, "one of the built-in schedules (" + ", ".join(BUILTIN_SCHEDULES) + ") when no phases are given")
+            raw_phases = builtin_phases(builtin)
+            if builtin != "mram_then_sram" and config.get("first_fraction") is not None:
+                raise ConfigError(f"{key}.first_fraction", config["first_fraction"], "used only with a two-phase schedule (mram_then_sram)")
         if not isinstance(raw_phases, (list, tuple)) or not raw_phases:
             raise ConfigError(f"{key}.phases", raw_phases, "a non-empty list of phases")
         first = config.get("first_fraction")
