@@ -25,21 +25,19 @@ BUILTIN_SCHEDULES = ("all_sram", "all_mram", "mram_then_sram")
 def builtin_phases(name: str, mram: str = "mram", sram: str = "sram", first_fraction: float = 0.8) -> list[dict[str, Any]]:
     """The phases of a built-in schedule, as config mappings, for memories named ``mram`` and ``sram``.
 
-    ``mram_then_sram`` keeps activations in SRAM during the MRAM phase, as the patent allows: they are
-    rewritten every step, so error-prone cells would buy little energy and cost accuracy.
+    As in ``conf/schedule/*.yaml``: only weights and biases ever live in MRAM (the patent's first phase);
+    activations and optimizer state stay in SRAM, being rewritten every step.
     """
-
-    def everything_in(memory: str) -> dict[str, str]:
-        return {role: memory for role in ROLES}
-
+    in_sram = {role: sram for role in ROLES}
+    in_mram = {**in_sram, "weights": mram, "biases": mram}
     if name == "all_sram":
-        return [{"name": "sram", "fraction": 1.0, "placement": everything_in(sram)}]
+        return [{"name": "sram", "fraction": 1.0, "placement": in_sram}]
     if name == "all_mram":
-        return [{"name": "mram", "fraction": 1.0, "placement": everything_in(mram)}]
+        return [{"name": "mram", "fraction": 1.0, "placement": in_mram}]
     if name == "mram_then_sram":
         return [
-            {"name": "mram", "fraction": first_fraction, "placement": {**everything_in(mram), "activations": sram}},
-            {"name": "sram", "fraction": 1.0 - first_fraction, "placement": everything_in(sram)},
+            {"name": "mram", "fraction": first_fraction, "placement": in_mram},
+            {"name": "sram", "fraction": 1.0 - first_fraction, "placement": in_sram},
         ]
     raise ConfigError("schedule.name", name, "one of the built-in schedules (" + ", ".join(BUILTIN_SCHEDULES) + ") when no phases are given")
 
