@@ -17,6 +17,7 @@ Design requirements:
 
 from __future__ import annotations
 
+import math
 import zlib
 from typing import Any
 
@@ -53,6 +54,7 @@ class BernoulliStream:
         if p != self._p:
             if not 0.0 <= p <= 1.0:
                 raise ValueError(f"bit error probability must be in [0, 1], got {p!r}")
+            # Memoryless: the bits after this point are a fresh Bernoulli(p) stream whatever came before.
             self._p = p
             self._next = self._first_gap(p)
         if self._next >= n_bits:  # the common case: nothing fails in these n bits
@@ -104,6 +106,58 @@ class PoissonStream:
     def positions(self, count: int, n_bits: int) -> np.ndarray:
         """Where ``count`` events land: uniform over the bits, in event order (a bit may be hit twice)."""
         return self._rng.integers(0, n_bits, size=count, dtype=np.int64)
+
+
+class WeakestCells:
+    """Write-count lifetimes of the weakest cells of an array, in increasing order, drawn on demand.
+
+    Each of ``n_cells`` cells survives a log-normal number of writes (median ``median_writes``, log-space
+    standard deviation ``sigma_ln``). Only the cells that fail within the writes a run actually makes are ever
+    drawn: the ascending order statistics of n uniforms come from the Rényi representation
+    (E_(k) = Σ_{j<=k} Exp_j / (n-j+1), U_(k) = 1 - exp(-E_(k))), so the cost is per failing cell, not per
+    cell, and the k-th lifetime is exact for any k. Each failing cell gets a distinct uniform position.
+    """
+
+    def __init__(self, rng: np.random.Generator, n_cells: int, median_writes: float, sigma_ln: float):
+        from scipy.special import ndtri  # scipy ships with scikit-learn, a core dependency
+
+        self._ndtri = ndtri
+        self._rng = rng
+        self._n = int(n_cells)
+        self._log_median = math.log(median_writes)
+        self._sigma = float(sigma_ln)
+        self._drawn = 0
+        self._exposure = 0.0  # E_(k) of the last drawn cell
+        self._used: set[int] = set()
+        self._peek = self._draw_lifetime()
+
+    def _draw_lifetime(self) -> float:
+        if self._drawn >= self._n:
+            return math.inf
+        self._exposure += float(self._rng.exponential()) / (self._n - self._drawn)
+        self._drawn += 1
+        u = -math.expm1(-self._exposure)
+        return math.exp(self._log_median + self._sigma * float(self._ndtri(u)))
+
+    @property
+    def next_lifetime(self) -> float:
+        """Lifetime (in writes) of the weakest cell not yet returned by :meth:`take_until`."""
+        return self._peek
+
+    def take_until(self, writes: float) -> tuple[np.ndarray, np.ndarray]:
+        """(positions, lifetimes) of the cells whose lifetime is at most ``writes``, not returned before."""
+        lifetimes = []
+        while self._peek <= writes:
+            lifetimes.append(self._peek)
+            self._peek = self._draw_lifetime()
+        positions = np.empty(len(lifetimes), dtype=np.int64)
+        for i in range(len(lifetimes)):
+            position = int(self._rng.integers(self._n))
+            while position in self._used:  # distinct cells: redraw the rare repeats
+                position = int(self._rng.integers(self._n))
+            self._used.add(position)
+            positions[i] = position
+        return positions, np.asarray(lifetimes, dtype=np.float64)
 
 
 def word_masks(positions: np.ndarray, bits_per_word: int) -> tuple[np.ndarray, np.ndarray]:

@@ -26,7 +26,8 @@ class StorageFormat:
         raise NotImplementedError
 
     def field_of_bit(self, bit: int) -> str:
-        """Which field a bit position belongs to: sign, exponent or mantissa (int8: sign or magnitude)."""
+        """Which field a bit position (0 = least significant) belongs to: sign, exponent or mantissa
+        (int8: sign or value)."""
         raise NotImplementedError
 
 
@@ -65,8 +66,10 @@ class BFloat16(_Float):
 
     def encode(self, xp, values):
         bits = xp.ascontiguousarray(values, dtype=xp.float32).view(xp.uint32)
-        # round to nearest even on the 16 bits dropped
+        # round to nearest even on the 16 bits dropped; a NaN is truncated instead, since rounding could
+        # carry its payload into the sign bit or turn it into an infinity
         rounded = bits + xp.uint32(0x7FFF) + ((bits >> xp.uint32(16)) & xp.uint32(1))
+        rounded = xp.where((bits & xp.uint32(0x7FFFFFFF)) > xp.uint32(0x7F800000), bits | xp.uint32(0x10000), rounded)
         return (rounded >> xp.uint32(16)).astype(xp.uint16), 1.0
 
     def decode(self, xp, words, scale):
@@ -75,16 +78,24 @@ class BFloat16(_Float):
 
 class Int8(StorageFormat):
     def encode(self, xp, values):
-        peak = float(xp.max(xp.abs(values))) if values.size else 0.0
-        scale = peak / 127.0 if peak > 0 and np.isfinite(peak) else 1.0
-        codes = xp.clip(xp.rint(values / scale), -127, 127).astype(xp.int8)
+        magnitude = xp.abs(values)
+        peak = float(xp.max(magnitude)) if values.size else 0.0
+        if not np.isfinite(peak):  # the scale follows the finite values; infinities saturate, NaN stores 0
+            finite = magnitude[xp.isfinite(magnitude)]
+            peak = float(xp.max(finite)) if finite.size else 0.0
+        scale = peak / 127.0 if peak > 0 else 1.0
+        scaled = xp.nan_to_num(values / xp.float32(scale), nan=0.0, posinf=127.0, neginf=-127.0)
+        codes = xp.clip(xp.rint(scaled), -127, 127).astype(xp.int8)
         return codes.view(xp.uint8), scale
 
     def decode(self, xp, words, scale):
-        return words.view(xp.int8).astype(xp.float32) * xp.float32(scale)
+        """``scale`` is one float, or an array with one scale per word (a read spanning several writes)."""
+        factor = xp.float32(scale) if isinstance(scale, float) else xp.asarray(scale, dtype=xp.float32)
+        return words.view(xp.int8).astype(xp.float32) * factor
 
     def field_of_bit(self, bit: int) -> str:
-        return "sign" if bit == 7 else "magnitude"
+        # two's complement: bit 7 is the sign (weight -128), bits 0-6 the value
+        return "sign" if bit == 7 else "value"
 
 
 FORMATS: dict[str, StorageFormat] = {

@@ -36,16 +36,18 @@ EVENTS = ("write", "read_sense", "read_disturb", "retention", "stuck")
 class AccessCounters:
     """What one memory did during one phase."""
 
-    bits_read: int = 0
+    bits_read: int = 0  # check bits included: they are read and written with every word
     bits_written: int = 0
     read_time_s: float = 0.0
     write_time_s: float = 0.0
     occupied_time_s: float = 0.0  # simulated time during which the memory held data (leakage/refresh)
     flips: dict[str, int] = field(default_factory=lambda: {event: 0 for event in EVENTS})
     flips_by_field: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    flips_by_bit: dict[int, int] = field(default_factory=lambda: defaultdict(int))  # codeword bit index (0 = LSB)
     errors_corrected: int = 0
     errors_detected: int = 0
     values_zeroed: int = 0
+    cells_worn_out: int = 0
 
     @property
     def total_flips(self) -> int:
@@ -75,10 +77,31 @@ class Memory:
         self.seed = seed
         self.format = FORMATS[self.params.storage_format]
         self.counters: dict[str, AccessCounters] = defaultdict(AccessCounters)
+        self._arenas_made: dict[str, int] = defaultdict(int)
+
+    def stream_names(self, role: str) -> tuple[str, ...]:
+        """Names keying the random streams of a new arena of ``role``.
+
+        A role that leaves this memory and comes back gets a fresh arena; numbering the arenas keeps it from
+        replaying the faults its predecessor saw.
+        """
+        generation = self._arenas_made[role]
+        self._arenas_made[role] += 1
+        return (self.name, role) if generation == 0 else (self.name, role, f"arena{generation}")
+
+
+_ONE = np.uint64(1)
 
 
 class Arena:
-    """The flat buffer of one tensor role in one memory."""
+    """The flat buffer of one tensor role in one memory.
+
+    ``words`` holds the data bits as stored (on the array backend). Check bits are not materialized: a word's
+    stored check bits are the code's check bits of the value last written to it, XOR the check-bit part of
+    its *damage* pattern. ``damage_words``/``damage_masks`` (host, sorted) record, for every word flipped since
+    it was last written, which codeword bits differ from what was written; decoding works on that pattern
+    alone because the codes are linear.
+    """
 
     def __init__(self, role: str, n_values: int, memory: Memory, xp: Any, clock: SimClock, phase: list[str]):
         self.role = role
@@ -91,23 +114,44 @@ class Arena:
         self.code = make_code(memory.params.protection, self.format.bits)
         self.code_bits = self.code.codeword_bits
         self.data_bits = self.format.bits
+        self._data_mask = np.uint64((1 << self.data_bits) - 1)
+        self.n_bits = n_values * self.code_bits
         self.words = xp.zeros(n_values, dtype=self.format.word_dtype)
-        self.scales: dict[int, float] = {}
+        # int8 keeps one scale per write; a per-value copy lets a read span several writes.
+        self._value_scale = np.ones(n_values, dtype=np.float32) if self.format.name == "int8" else None
         errors = memory.errors
+        self._errors = errors
         self._write_p = max(errors.write_ber_0to1, errors.write_ber_1to0, errors.write_ber_hold)
         self._write_uniform = errors.write_ber_0to1 == errors.write_ber_1to0 == errors.write_ber_hold
         self._retention_rate = max(errors.retention_rate_0to1_per_s, errors.retention_rate_1to0_per_s)
-        names = (memory.name, role)
+        self._sanity = memory.params.protection == "sanity"
+        self._sanity_bound = memory.params.sanity_bound
+        names = memory.stream_names(role)
         self._streams = {event: faults.BernoulliStream(faults.stream_rng(memory.seed, *names, event)) for event in EVENTS}
+        self._write_stream = self._streams["write"]
         self._accept_rng = faults.stream_rng(memory.seed, *names, "accept")
         self._retention_events = faults.PoissonStream(faults.stream_rng(memory.seed, *names, "retention-events"))
-        # Damage: error patterns over the codeword of each word flipped since it was last written.
         self.damage_words = np.empty(0, dtype=np.int64)
         self.damage_masks = np.empty(0, dtype=np.uint64)
         self._retention_checked_s = clock.now_s
         self._counters_phase: str | None = None
+        self._counters = AccessCounters()
         self._time_cache: dict[tuple[int, bool], float] = {}
-        self._stuck_words, self._stuck_and, self._stuck_or, self._stuck_check = self._draw_stuck_map()
+        # Stuck cells: per word, an AND mask that clears the stuck bits and an OR mask that sets those stuck at 1.
+        self._stuck_words = np.empty(0, dtype=np.int64)
+        self._stuck_and = np.empty(0, dtype=np.uint64)
+        self._stuck_or = np.empty(0, dtype=np.uint64)
+        self._draw_stuck_map(names)
+        self._wear = None
+        if errors.endurance_writes > 0.0:
+            self._wear = faults.WeakestCells(faults.stream_rng(memory.seed, *names, "wear-out"), self.n_bits,
+                                             errors.endurance_writes, errors.endurance_sigma_ln)
+            self._wear_rng = faults.stream_rng(memory.seed, *names, "wear-out-value")
+            self._write_counts = np.zeros(n_values, dtype=np.int64)
+            self._writes = 0
+            self._pending_cells = np.empty(0, dtype=np.int64)
+            self._pending_lifetimes = np.empty(0, dtype=np.float64)
+            self._next_death = self._wear.next_lifetime
 
     # --- bookkeeping ------------------------------------------------------------------------------
     @property
@@ -126,17 +170,14 @@ class Arena:
             self._time_cache[key] = seconds
         return seconds
 
-    @property
-    def n_bits(self) -> int:
-        return self.n_values * self.code_bits
-
     def _count_flips(self, event: str, positions: np.ndarray) -> None:
         counters = self.counters
         counters.flips[event] += len(positions)
-        bits = positions % self.code_bits
-        for bit, count in zip(*np.unique(bits, return_counts=True)):
-            name = "check" if bit >= self.data_bits else self.format.field_of_bit(int(bit))
-            counters.flips_by_field[name] += int(count)
+        bits, counts = np.unique(positions % self.code_bits, return_counts=True)
+        for bit, count in zip(bits.tolist(), counts.tolist()):
+            name = "check" if bit >= self.data_bits else self.format.field_of_bit(bit)
+            counters.flips_by_field[name] += count
+            counters.flips_by_bit[bit] += count
 
     def _add_damage(self, words: np.ndarray, masks: np.ndarray) -> None:
         self.damage_words, self.damage_masks = faults.merge_masks(self.damage_words, self.damage_masks, words, masks)
@@ -147,103 +188,149 @@ class Arena:
         lo, hi = np.searchsorted(self.damage_words, [start, stop])
         return self.damage_words[lo:hi], self.damage_masks[lo:hi]
 
+    def _damage_of(self, words: np.ndarray) -> np.ndarray:
+        """The damage pattern of each of ``words`` (0 for clean words); ``words`` may repeat."""
+        if not len(self.damage_words):
+            return np.zeros(len(words), dtype=np.uint64)
+        idx = np.minimum(np.searchsorted(self.damage_words, words), len(self.damage_words) - 1)
+        return np.where(self.damage_words[idx] == words, self.damage_masks[idx], np.uint64(0))
+
+    def _codewords(self, words: np.ndarray) -> np.ndarray:
+        """The stored codewords (data bits, then check bits) of ``words``, as uint64 on the host."""
+        stored = faults.gather_words(self.xp, self.words, words)
+        if not self.code.check_bits:
+            return stored
+        damage = self._damage_of(words)
+        written = stored ^ (damage & self._data_mask)
+        checks = self.code.check_values(written) ^ (damage >> np.uint64(self.data_bits))
+        return stored | (checks << np.uint64(self.data_bits))
+
+    def _stored_bits(self, words: np.ndarray, bits: np.ndarray) -> np.ndarray:
+        """Current stored value (0/1) of codeword bit ``bits`` of word ``words`` (per hit)."""
+        return ((self._codewords(words) >> bits.astype(np.uint64)) & _ONE).astype(np.int64)
+
+    def _thin(self, positions: np.ndarray, p_candidate: float, p_of_hit: np.ndarray) -> np.ndarray:
+        """Keep each candidate with probability p_of_hit / p_candidate.
+
+        Candidates were drawn at ``p_candidate``; keeping each with its own ratio makes every bit exactly
+        Bernoulli(p_of_hit). The ratio is >= ~1e-9 in practice, so float64 uniforms (2^-53 step) are exact.
+        """
+        keep = self._accept_rng.random(len(positions)) * p_candidate < p_of_hit
+        return positions[keep]
+
     def _apply_stored_flips(self, event: str, positions: np.ndarray, offset_words: int = 0) -> None:
-        """Flip stored cells at codeword-bit ``positions`` (relative to word ``offset_words``)."""
+        """Flip stored cells at sorted, distinct codeword-bit ``positions`` (relative to word ``offset_words``)."""
         if len(positions) == 0:
             return
+        if len(self._stuck_words):  # a stuck cell holds its value whatever happens to it
+            positions = self._not_stuck(positions, offset_words)
+            if len(positions) == 0:
+                return
         self._count_flips(event, positions)
         words, masks = faults.word_masks(positions, self.code_bits)
         words = words + offset_words
-        data_mask = np.uint64((1 << self.data_bits) - 1)
-        data = masks & data_mask
+        data = masks & self._data_mask
         touched = data != 0
         faults.xor_words(self.xp, self.words, words[touched], data[touched])
         self._add_damage(words, masks)
 
-    # --- stored bit values at given positions, check bits included -------------------------------
-    def _stored_bits(self, words: np.ndarray, bits: np.ndarray, intended_words: np.ndarray | None = None) -> np.ndarray:
-        """Current stored value (0/1) of codeword bit ``bits`` of word ``words`` (per hit)."""
-        stored = faults.gather_words(self.xp, self.words, words)
-        values = (stored >> np.minimum(bits, self.data_bits - 1).astype(np.uint64)) & np.uint64(1)
-        is_check = bits >= self.data_bits
-        if is_check.any():
-            idx = np.searchsorted(self.damage_words, words)
-            idx = np.minimum(idx, max(len(self.damage_words) - 1, 0))
-            has = (len(self.damage_words) > 0) & (self.damage_words[idx] == words) if len(self.damage_words) else np.zeros(len(words), bool)
-            damage = np.where(has, self.damage_masks[idx] if len(self.damage_masks) else 0, 0).astype(np.uint64)
-            intended = stored ^ (damage & np.uint64((1 << self.data_bits) - 1))
-            if intended_words is not None:
-                intended = intended_words
-            checks = self.code.check_values(intended) ^ (damage >> np.uint64(self.data_bits))
-            check_bit = (bits - self.data_bits).clip(0).astype(np.uint64)
-            values = np.where(is_check, (checks >> check_bit) & np.uint64(1), values)
-        return values.astype(np.int64)
-
-    def _thin(self, positions: np.ndarray, p_candidate: float, p_of_hit: np.ndarray) -> np.ndarray:
-        """Keep each candidate with probability p_of_hit / p_candidate (float64 uniforms: fine for ratios)."""
-        keep = self._accept_rng.random(len(positions)) * p_candidate < p_of_hit
-        return positions[keep]
-
-    # --- stuck-at map -------------------------------------------------------------------------------
-    def _draw_stuck_map(self):
-        errors = self.memory.errors
+    # --- stuck-at cells -------------------------------------------------------------------------------
+    def _draw_stuck_map(self, names: tuple[str, ...]) -> None:
+        errors = self._errors
         fraction = errors.stuck_at_0_fraction + errors.stuck_at_1_fraction
-        empty = np.empty(0, dtype=np.int64), np.empty(0, dtype=np.uint64), np.empty(0, dtype=np.uint64), None
         if fraction <= 0.0:
-            return empty
-        rng = faults.stream_rng(self.memory.seed, self.memory.name, self.role, "stuck-map")
+            return
+        rng = faults.stream_rng(self.memory.seed, *names, "stuck-map")
         positions = faults.BernoulliStream(rng).take(self.n_bits, min(fraction, 1.0))
+        at_one = rng.random(len(positions)) * fraction < errors.stuck_at_1_fraction
+        self._add_stuck(positions, at_one)
+
+    def _add_stuck(self, positions: np.ndarray, at_one: np.ndarray) -> None:
+        """Add stuck cells at absolute codeword-bit ``positions`` (distinct, not stuck yet) to the map."""
         if len(positions) == 0:
-            return empty
-        stuck_at_one = rng.random(len(positions)) * fraction < errors.stuck_at_1_fraction
-        words = positions // self.code_bits
+            return
         bits = (positions % self.code_bits).astype(np.uint64)
-        one = np.uint64(1)
-        and_masks = ~(one << bits)  # clear the cell ...
-        or_masks = np.where(stuck_at_one, one << bits, np.uint64(0))  # ... and set it if stuck at 1
+        words = np.concatenate([self._stuck_words, positions // self.code_bits])
+        and_masks = np.concatenate([self._stuck_and, ~(_ONE << bits)])
+        or_masks = np.concatenate([self._stuck_or, np.where(at_one, _ONE << bits, np.uint64(0))])
+        order = np.argsort(words, kind="stable")
+        words, and_masks, or_masks = words[order], and_masks[order], or_masks[order]
         unique_words, starts = np.unique(words, return_index=True)
-        and_masks = np.bitwise_and.reduceat(and_masks, starts)
-        or_masks = np.bitwise_or.reduceat(or_masks, starts)
-        return unique_words, and_masks, or_masks, True
+        self._stuck_words = unique_words
+        self._stuck_and = np.bitwise_and.reduceat(and_masks, starts)
+        self._stuck_or = np.bitwise_or.reduceat(or_masks, starts)
+
+    def stuck_cells(self) -> tuple[np.ndarray, np.ndarray]:
+        """(absolute codeword-bit positions, stuck values 0/1) of every stuck cell, sorted by position."""
+        stuck = ~self._stuck_and
+        bit_index = np.arange(self.code_bits, dtype=np.uint64)
+        hit = ((stuck[:, None] >> bit_index[None, :]) & _ONE).astype(bool)
+        positions = (self._stuck_words[:, None] * self.code_bits + np.arange(self.code_bits)[None, :])[hit]
+        values = ((self._stuck_or[:, None] >> bit_index[None, :]) & _ONE)[hit].astype(np.int64)
+        return positions, values
+
+    def _not_stuck(self, positions: np.ndarray, offset_words: int) -> np.ndarray:
+        words = positions // self.code_bits + offset_words
+        idx = np.minimum(np.searchsorted(self._stuck_words, words), len(self._stuck_words) - 1)
+        stuck = np.where(self._stuck_words[idx] == words, ~self._stuck_and[idx], np.uint64(0))
+        is_stuck = ((stuck >> (positions % self.code_bits).astype(np.uint64)) & _ONE).astype(bool)
+        return positions[~is_stuck]
 
     def _apply_stuck(self, start: int, stop: int) -> None:
-        if self._stuck_check is None:
+        """Force the stuck cells of words [start, stop) to their stuck values (after a write)."""
+        if not len(self._stuck_words):
             return
         lo, hi = np.searchsorted(self._stuck_words, [start, stop])
         if lo == hi:
             return
         words = self._stuck_words[lo:hi]
-        and_masks, or_masks = self._stuck_and[lo:hi], self._stuck_or[lo:hi]
-        stored = faults.gather_words(self.xp, self.words, words)
-        checks = self.code.check_values(stored) << np.uint64(self.data_bits)
-        codeword = stored | checks
-        forced = (codeword & and_masks) | or_masks
+        codeword = self._codewords(words)
+        forced = (codeword & self._stuck_and[lo:hi]) | self._stuck_or[lo:hi]
         damage = codeword ^ forced
         hit = damage != 0
         if not hit.any():
             return
         words, damage = words[hit], damage[hit]
-        positions = (words[:, None] * self.code_bits + np.arange(self.code_bits)[None, :])[
-            ((damage[:, None] >> np.arange(self.code_bits, dtype=np.uint64)[None, :]) & np.uint64(1)).astype(bool)
-        ]
-        self._count_flips("stuck", positions - start * self.code_bits)
-        data = damage & np.uint64((1 << self.data_bits) - 1)
+        bit_index = np.arange(self.code_bits, dtype=np.uint64)
+        flipped = ((damage[:, None] >> bit_index[None, :]) & _ONE).astype(bool)
+        positions = (words[:, None] * self.code_bits + np.arange(self.code_bits)[None, :])[flipped]
+        self._count_flips("stuck", positions)
+        data = damage & self._data_mask
         faults.xor_words(self.xp, self.words, words[data != 0], data[data != 0])
         self._add_damage(words, damage)
+
+    def _wear_out(self) -> None:
+        """Cells whose words have now been written as often as they endure become stuck."""
+        new_cells, new_lifetimes = self._wear.take_until(self._writes)
+        cells = np.concatenate([self._pending_cells, new_cells])
+        lifetimes = np.concatenate([self._pending_lifetimes, new_lifetimes])
+        dead = self._write_counts[cells // self.code_bits] >= lifetimes
+        if dead.any():
+            dying = cells[dead]
+            if len(self._stuck_words):  # a cell already stuck from the start stays as it is
+                dying = self._not_stuck(dying, 0)
+            at_one = self._wear_rng.random(len(dying)) < self._errors.wearout_stuck_at_1_fraction
+            order = np.argsort(dying)
+            self._add_stuck(dying[order], at_one[order])
+            self.counters.cells_worn_out += len(dying)
+        self._pending_cells, self._pending_lifetimes = cells[~dead], lifetimes[~dead]
+        self._next_death = min(self._pending_lifetimes.min(initial=np.inf), self._wear.next_lifetime)
 
     # --- time-dependent retention -------------------------------------------------------------------
     def _apply_retention(self) -> None:
         if self._retention_rate == 0.0:
             return
-        dt = self.clock.now_s - self._retention_checked_s
-        self._retention_checked_s = self.clock.now_s
+        now = self.clock.now_s
+        dt = now - self._retention_checked_s
+        self._retention_checked_s = now
         count = self._retention_events.take(self.n_bits * self._retention_rate * dt)
         if count == 0:
             return
-        errors = self.memory.errors
+        errors = self._errors
         events = self._retention_events.positions(count, self.n_bits)
-        # Candidate events come at the largest rate; each is kept with (rate of the bit's current state) /
-        # (largest rate). Events on the same bit are applied in order, in rounds of distinct bits.
+        # Uniformization: candidate events come at the largest rate; each flips its bit with probability
+        # (rate of the bit's current state) / (largest rate). Events on one bit apply in order, in rounds of
+        # distinct bits, so two events on a bit flip it twice (no silent cancellation of the count).
         while len(events):
             _, first = np.unique(events, return_index=True)
             first.sort()
@@ -258,7 +345,7 @@ class Arena:
     # --- the two accesses ---------------------------------------------------------------------------
     def write(self, values: Any, start: int = 0) -> None:
         """Store float32 ``values`` at value offset ``start``, through write errors and stuck cells."""
-        xp, memory = self.xp, self.memory
+        xp = self.xp
         n = int(values.size)
         stop = start + n
         self._apply_retention()  # bring the old contents up to now before they are overwritten
@@ -270,39 +357,51 @@ class Arena:
         counters.write_time_s += seconds
         self.clock.advance(seconds)
 
-        hits = self._streams["write"].take(n_bits, self._write_p) if self._write_p > 0.0 else faults.EMPTY_POSITIONS
+        hits = self._write_stream.take(n_bits, self._write_p) if self._write_p > 0.0 else faults.EMPTY_POSITIONS
         if len(hits) and not self._write_uniform:
-            errors = memory.errors
+            # A cell fails by its own transition: a failed switch (0->1 or 1->0), or a flip while holding.
+            errors = self._errors
             words, bits = hits // self.code_bits, hits % self.code_bits
             old = self._stored_bits(words + start, bits)
-            new_data = faults.gather_words(xp, new_words, words)
-            new = self._new_bits(new_data, bits)
+            new = self._new_bits(faults.gather_words(xp, new_words, words), bits)
             p_of_hit = np.where(old == new, errors.write_ber_hold,
                                 np.where(new == 1, errors.write_ber_0to1, errors.write_ber_1to0))
             hits = self._thin(hits, self._write_p, p_of_hit)
 
         self.words[start:stop] = new_words
-        self.scales[start] = scale
+        if self._value_scale is not None:
+            self._value_scale[start:stop] = scale
         if len(self.damage_words):  # freshly written words are clean
             lo, hi = np.searchsorted(self.damage_words, [start, stop])
             if lo != hi:
                 self.damage_words = np.concatenate([self.damage_words[:lo], self.damage_words[hi:]])
                 self.damage_masks = np.concatenate([self.damage_masks[:lo], self.damage_masks[hi:]])
         self._apply_stored_flips("write", hits, offset_words=start)
+        if self._wear is not None:
+            self._write_counts[start:stop] += 1
+            self._writes += 1
+            if self._writes >= self._next_death:
+                self._wear_out()
         self._apply_stuck(start, stop)
 
     def _new_bits(self, new_data: np.ndarray, bits: np.ndarray) -> np.ndarray:
-        data_bit = (new_data >> np.minimum(bits, self.data_bits - 1).astype(np.uint64)) & np.uint64(1)
-        checks = self.code.check_values(new_data)
-        check_bit = (checks >> (bits - self.data_bits).clip(0).astype(np.uint64)) & np.uint64(1)
-        return np.where(bits >= self.data_bits, check_bit, data_bit).astype(np.int64)
+        codeword = new_data | (self.code.check_values(new_data) << np.uint64(self.data_bits))
+        return ((codeword >> bits.astype(np.uint64)) & _ONE).astype(np.int64)
+
+    def _scale(self, start: int, stop: int) -> Any:
+        if self._value_scale is None:
+            return 1.0
+        scales = self._value_scale[start:stop]
+        if len(scales) == 0 or scales.min() == scales.max():
+            return float(scales[0]) if len(scales) else 1.0
+        return self.xp.asarray(scales)
 
     def read(self, start: int = 0, stop: int | None = None) -> Any:
         """The float32 values at [start, stop), as the processor receives them.
 
         The result may be a view of the stored words: treat it as read-only.
         """
-        xp, memory, errors = self.xp, self.memory, self.memory.errors
+        xp, errors = self.xp, self._errors
         stop = self.n_values if stop is None else stop
         n_bits = (stop - start) * self.code_bits
         counters = self.counters
@@ -317,22 +416,19 @@ class Arena:
             )
         words = self.words[start:stop]
         damage_words, damage_masks = self._damage_in(start, stop)
-        damage_words = damage_words - start
-        transient = faults.EMPTY_POSITIONS
+        sense = faults.EMPTY_POSITIONS
         if errors.read_sense_ber > 0.0:
-            transient = self._streams["read_sense"].take(n_bits, errors.read_sense_ber)
-        if len(transient):
-            self._count_flips("read_sense", transient)
-            sense_words, sense_masks = faults.word_masks(transient, self.code_bits)
-            damage_words, damage_masks = faults.merge_masks(damage_words, damage_masks, sense_words, sense_masks)
-        else:
-            sense_words = sense_masks = None
-
-        if sense_words is not None or (self.code.check_bits and len(damage_words)):
+            sense = self._streams["read_sense"].take(n_bits, errors.read_sense_ber)
+        if len(sense) or (self.code.check_bits and len(damage_words)):
+            damage_words = damage_words - start
             words = words.copy()
-            if sense_words is not None:
-                data = sense_masks & np.uint64((1 << self.data_bits) - 1)
+            if len(sense):
+                # A sensing error corrupts the value read, check bits included, never the stored cell.
+                self._count_flips("read_sense", sense)
+                sense_words, sense_masks = faults.word_masks(sense, self.code_bits)
+                data = sense_masks & self._data_mask
                 faults.xor_words(xp, words, sense_words[data != 0], data[data != 0])
+                damage_words, damage_masks = faults.merge_masks(damage_words, damage_masks, sense_words, sense_masks)
             if self.code.check_bits and len(damage_words):
                 outcome, correction = self.code.decode(damage_masks)
                 fix = (outcome == CORRECTED) & (correction != 0)
@@ -343,19 +439,24 @@ class Arena:
                 counters.errors_corrected += int((outcome == CORRECTED).sum())
                 counters.errors_detected += int(zero.sum())
                 counters.values_zeroed += int(zero.sum())
-        values = self.format.decode(xp, words, self.scales.get(start, 1.0))
-        if memory.params.protection == "sanity":
-            bad = ~xp.isfinite(values) | (xp.abs(values) > memory.params.sanity_bound)
-            n_bad = int(bad.sum())
-            if n_bad:
-                values = xp.where(bad, xp.float32(0), values)
-                counters.errors_detected += n_bad
-                counters.values_zeroed += n_bad
+        values = self.format.decode(xp, words, self._scale(start, stop))
+        if self._sanity:
+            values = self._sanity_check(values, counters)
+        return values
+
+    def _sanity_check(self, values: Any, counters: AccessCounters) -> Any:
+        xp = self.xp
+        bad = ~(xp.abs(values) <= self._sanity_bound)  # NaN compares false: caught with the infinities
+        n_bad = int(bad.sum())
+        if n_bad:
+            values = xp.where(bad, xp.float32(0), values)
+            counters.errors_detected += n_bad
+            counters.values_zeroed += n_bad
         return values
 
     def peek(self) -> Any:
         """The stored values decoded without any access (for measurement, not counted)."""
-        return self.format.decode(self.xp, self.words, self.scales.get(0, 1.0)).copy()
+        return self.format.decode(self.xp, self.words, self._scale(0, self.n_values)).copy()
 
 
 class TensorStore:
