@@ -60,7 +60,15 @@ class ErrorModel:
 
 @dataclass(frozen=True)
 class LatencyModel:
-    """Time of one access of ``access_width_bits`` bits; ``banks`` accesses proceed in parallel."""
+    """Time of one access of ``access_width_bits`` bits; ``banks`` accesses proceed in parallel.
+
+    Banking assumption: a tensor of n bits is moved as ceil(n / access_width_bits) accesses spread evenly
+    over ``banks`` independent banks, so it takes ceil(accesses / banks) access times; reads and writes do
+    not overlap each other or compute (a conservative, in-order processor). An off-chip memory adds
+    ``transfer_s_per_bit`` for every bit crossing the link, which is not banked (one link). Simulated time
+    per iteration = these access times + compute time (``processor.compute_ns_per_mac`` × MACs), and
+    leakage and refresh are charged over that simulated time, so a faster memory leaks for less time.
+    """
 
     read_s_per_access: float
     write_s_per_access: float
@@ -114,6 +122,8 @@ class MemoryParams:
     leakage_mw_per_mb: float = knob(0.0, unit="mW/MB", min=0.0)
     access_width_bits: int = knob(512, unit="bit", min=1, source="memory-parameters.md §6: WordWidth 512")
     banks: int = knob(1, min=1, help="accesses served in parallel (assumption: one bank)")
+    area_mm2_per_mb: float = knob(0.0, unit="mm²/MB", min=0.0,
+                                  help="silicon area of the array per MB on the processor's die (0: not counted)")
 
 
 class MemoryTechnology:
@@ -133,7 +143,12 @@ class MemoryTechnology:
     @classmethod
     def from_config(cls, config: Mapping[str, Any], key: str) -> "MemoryTechnology":
         """Validate ``config`` against ``Params`` (``key`` names it in errors) and build the technology."""
-        return cls(_params.build(cls.Params, {"technology": cls.name, **dict(config)}, key))
+        technology = cls(_params.build(cls.Params, {"technology": cls.name, **dict(config)}, key))
+        technology.validate(key)
+        return technology
+
+    def validate(self, key: str) -> None:
+        """Check combinations of knobs that single-knob ranges cannot; raise ConfigError naming ``key.<knob>``."""
 
     # --- the three models -------------------------------------------------------------------------
     def error_model(self) -> ErrorModel:
@@ -166,6 +181,15 @@ class MemoryTechnology:
     def capacity_bits(self) -> int:
         return int(self.params.capacity_mb * BITS_PER_MB)
 
+    @property
+    def area_mm2(self) -> float:
+        """Silicon area of this memory instance: capacity × area per MB."""
+        return self.params.capacity_mb * self.params.area_mm2_per_mb
+
+    def derived_figures(self) -> dict[str, Any]:
+        """Technology-specific figures for the model card (solved pulse widths, retention, ...)."""
+        return {}
+
     def describe(self) -> dict[str, Any]:
         """A model card: every parameter with unit and source, and the derived figures at these settings."""
         energy, latency, errors = self.energy_model(), self.latency_model(), self.error_model()
@@ -181,6 +205,12 @@ class MemoryTechnology:
                 "read_latency_ns": latency.read_s_per_access * 1e9,
                 "write_latency_ns": latency.write_s_per_access * 1e9,
                 "access_width_bits": latency.access_width_bits,
+                "banks": latency.banks,
+                "transfer_latency_ns_per_bit": latency.transfer_s_per_bit * 1e9,
+                "capacity_mb": self.params.capacity_mb,
+                "area_mm2": self.area_mm2,
+                "on_chip": self.params.on_chip,
                 **{k: v for k, v in errors.__dict__.items()},
+                **self.derived_figures(),
             },
         }

@@ -116,10 +116,11 @@ def build(cls: type[T], mapping: Mapping[str, Any] | None, prefix: str) -> T:
             values[name] = None
             continue
         hint = hints.get(name)
-        if hint is not None and getattr(hint, "__origin__", None) is None:
-            values[name] = _check_value(f"{prefix}.{name}", value, hint, fields[name].metadata)
-        elif hint == (float | None) and value is not None:
+        # `float | None` is a types.UnionType, which has no __origin__: test for it first.
+        if hint == (float | None) and value is not None:
             values[name] = _check_value(f"{prefix}.{name}", value, float, fields[name].metadata)
+        elif hint is not None and getattr(hint, "__origin__", None) is None:
+            values[name] = _check_value(f"{prefix}.{name}", value, hint, fields[name].metadata)
         else:
             values[name] = value
     return cls(**values)

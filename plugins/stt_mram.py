@@ -1,61 +1,238 @@
 """STT-MRAM (1T1MTJ, perpendicular MTJ): cheap relaxed writes that fail to switch now and then.
 
-The default is the relaxed, cache-grade cell (thermal stability Δ≈40) operated as error-prone memory, the
-patent's first-phase memory. ``conf/memory/stt_mram_standard.yaml`` holds the retention-grade (Δ≈60) cell.
-Defaults: ``../shared/memory-parameters.md`` §0, §2 and §5.
+The cell is physical: thermal stability Δ, write current ratio i = I/I_c0 and pulse width t_p set the write
+error rate (§5.1), the write energy (§5.2: E = V_BL·i·I_c0·t_p with I_c0 ∝ Δ) and the write latency; Δ sets
+retention (§5.3); read current and read pulse set read disturb (§5.4). A user either sets a target ``ber``
+(the model solves for the pulse width, or with ``solve_for: current`` for the current) or sets
+``ber: null`` and the physical knobs directly. 0→1 and 1→0 switches have their own current ratio and
+critical current.
+
+The default is the relaxed, cache-grade cell (Δ≈40, WER 1e-5 at ≈10 ns, 0.5 pJ/bit) operated as
+error-prone memory, the patent's first-phase memory; ``conf/memory/stt_mram_standard.yaml`` holds the
+retention-grade cell (Δ≈60, WER 1e-6 at ≈20 ns, 2.0 pJ/bit). Sources: ``../shared/memory-parameters.md``
+§0, §2, §5.1–§5.4 and §6.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any, NamedTuple
 
 import memtech
-from memtech import ErrorModel, MemoryParams, MemoryTechnology, knob
+from memtech import EnergyModel, ErrorModel, LatencyModel, MemoryParams, MemoryTechnology, knob
+from memtech import physics
+from memtech.errors import ConfigError
+from memtech.memory import BITS_PER_MB
 
 _SRC = "memory-parameters.md §0, STT-MRAM relaxed Δ≈40 column"
 ATTEMPT_TIME_S = 1e-9  # τ0 of the Néel–Brown law, memory-parameters.md §5.3
+_CAL = ("[D] calibrated so that the default operating point (Δ, i, WER target) costs §0's recommended "
+        "write energy; the implied write current matches the NVSim cell of §2.2")
 
 
 @dataclass(frozen=True)
 class SttMramParams(MemoryParams):
     capacity_mb: float = knob(1.0, unit="MB", min=0.0, min_exclusive=True, source="memory-parameters.md §2.2 (1 MB arrays)")
     read_energy_pj_per_bit: float = knob(0.25, unit="pJ/bit", min=0.0, source=_SRC + " (silicon 0.2-1.2 pJ/bit)")
-    write_energy_pj_per_bit: float = knob(0.5, unit="pJ/bit", min=0.0, source=_SRC + " (≈½ of Δ≈60's 2.0: I_c0 ∝ Δ, §5.2)")
+    write_energy_pj_per_bit: float | None = knob(
+        None, unit="pJ/bit", min=0.0,
+        help="null: from the physics (V_BL·i·I_c0·t_p, §5.2); a number pins it and ignores the physics")
     read_latency_ns: float = knob(4.0, unit="ns", min=0.0, min_exclusive=True, source=_SRC + " (DOI 10.1109/IEDM19573.2019.8993474)")
-    write_latency_ns: float = knob(10.0, unit="ns", min=0.0, min_exclusive=True, source=_SRC)
+    write_latency_ns: float | None = knob(
+        None, unit="ns", min=0.0, min_exclusive=True,
+        help="null: the write pulse plus write_overhead_ns; a number pins it")
     leakage_mw_per_mb: float = knob(1.0, unit="mW/MB", min=0.0, source=_SRC + " (periphery; ≈0 power-gated)")
-    ber: float = knob(1e-5, min=0.0, max=1.0, source=_SRC + ": raw WER 1e-5",
-                      help="write error rate per switching bit, both directions unless set separately")
-    write_ber_0to1: float | None = knob(None, min=0.0, max=1.0, help="failure rate of 0->1 switches (default: ber)")
-    write_ber_1to0: float | None = knob(None, min=0.0, max=1.0, help="failure rate of 1->0 switches (default: ber)")
+    area_mm2_per_mb: float = knob(0.21, unit="mm²/MB", min=0.0,
+                                  source="memory-parameters.md §2.2: relaxed cell, 8 MB array 1.7 mm² at 22 nm (NVSim [D])")
+    ber: float | None = knob(1e-5, min=0.0, max=1.0, source=_SRC + ": raw WER 1e-5",
+                             help="target write error rate per switching bit (the model solves for the pulse or "
+                                  "current); 0: error-free writes at the given pulse; null: WER from the physical knobs")
+    solve_for: str = knob("pulse", choices=("pulse", "current"),
+                          help="with a target ber: solve for the write pulse (current fixed) or the current (pulse fixed)")
+    write_ber_0to1: float | None = knob(None, min=0.0, max=1.0, help="failure rate of 0->1 switches; overrides the physics")
+    write_ber_1to0: float | None = knob(None, min=0.0, max=1.0, help="failure rate of 1->0 switches; overrides the physics")
     write_error_mode: str = knob("switch", choices=("switch", "any"),
                                  help="switch: only bits that change can fail (physical); any: every written bit can flip")
-    read_disturb_ber: float = knob(0.0, min=0.0, max=1.0,
-                                   source="memory-parameters.md §5.4: <1e-12/read for Δ≈60; Δ≈40 at I_read/I_c0=0.3: 1.4e-12 (b=1)")
+    thermal_stability: float = knob(40.0, min=0.0, min_exclusive=True,
+                                    source="memory-parameters.md §0: relaxed cell Δ≈40 (retention 1-10 s @110-125 °C)")
+    write_current_ratio: float = knob(1.8, min=0.0,
+                                      source="memory-parameters.md §5.1/§5.2: i=1.8 reaches WER 1e-5 at 10 ns for Δ=40 (τ_D=1 ns) [D], "
+                                             "§0 relaxed write latency 10 ns",
+                                      help="I/I_c0 of 0->1 switches (P->AP)")
+    write_current_ratio_1to0: float | None = knob(None, min=0.0, help="I/I_c0 of 1->0 switches (default: write_current_ratio)")
+    write_pulse_ns: float = knob(10.0, unit="ns", min=0.0, min_exclusive=True, source=_SRC + ": write latency 10 ns",
+                                 help="write pulse width; used when ber is null or 0, or with solve_for=current")
+    critical_current_ua_per_delta: float = knob(
+        0.55, unit="µA", min=0.0, min_exclusive=True,
+        source="memory-parameters.md §5.2 (I_c0 ∝ Δ; macrospin 0.5 µA·Δ for α=0.01, η=0.5): 0.55 µA·Δ=22 µA at Δ=40, "
+               "I_write=i·I_c0=40 µA vs 40.8 µA in §2.2's relaxed NVSim cell; " + _CAL,
+        help="critical switching current per unit of Δ (I_c0 = this × Δ) for 0->1 switches")
+    critical_current_ua_per_delta_1to0: float | None = knob(
+        None, unit="µA", min=0.0, min_exclusive=True,
+        help="the same for 1->0 switches (default: equal; in real pMTJs AP->P usually needs less current)")
+    bitline_voltage_v: float = knob(1.25, unit="V", min=0.0, min_exclusive=True,
+                                    source="memory-parameters.md §2.2 NVSim cells [R]: 1 pJ/(80 µA·10 ns) = 1.25 V, "
+                                           "0.252 pJ/(40.8 µA·5 ns) = 1.24 V [D]")
+    write_overhead_ns: float = knob(0.0, unit="ns", min=0.0,
+                                    source="memory-parameters.md §0: write latency = pulse (10 ns relaxed, 20 ns Δ≈60)",
+                                    help="periphery time added to the write pulse")
+    switching_time_ns: float = knob(1.0, unit="ns", min=0.0, min_exclusive=True,
+                                    source="memory-parameters.md §5.1: τ_D ≈ 1 ns for α≈0.01, μ0H_K≈0.3-0.5 T")
+    attempt_time_ns: float = knob(1.0, unit="ns", min=0.0, min_exclusive=True,
+                                  source="memory-parameters.md §5.1/§5.3: τ0 ≈ 1 ns")
+    thermal_exponent_b: float = knob(2.0, min=0.0, min_exclusive=True,
+                                     source="memory-parameters.md §5.1: b=2 for perpendicular MTJs (Taniguchi & Imamura [A]); b=1 classic")
+    read_current_ratio: float = knob(0.3, min=0.0, max=0.999, source="memory-parameters.md §5.4: default I_read/I_c0 = 0.3")
+    read_pulse_ns: float = knob(2.0, unit="ns", min=0.0, min_exclusive=True,
+                                source="memory-parameters.md §5.4: worked values at t_read = 2 ns")
+    read_disturb_ber: float | None = knob(None, min=0.0, max=1.0,
+                                          help="per-read flip probability; null: from Δ, read current and pulse (§5.4)")
     read_sense_ber: float = knob(0.0, min=0.0, max=1.0, help="sensing errors that corrupt only the value read")
-    thermal_stability: float = knob(40.0, min=0.0, source="memory-parameters.md §0: relaxed cell Δ≈40 (retention 1-10 s @110-125 °C)")
+    retention_report_s: float = knob(1.0, unit="s", min=0.0, min_exclusive=True,
+                                     source="memory-parameters.md §0: relaxed retention 1-10 s",
+                                     help="storage time at which the model card reports the retention failure probability")
+
+
+class OperatingPoint(NamedTuple):
+    """The write operating point the knobs resolve to: one pulse, a current ratio and WER per direction."""
+
+    pulse_s: float
+    current_ratio_0to1: float
+    current_ratio_1to0: float
+    wer_0to1: float
+    wer_1to0: float
 
 
 class SttMram(MemoryTechnology):
     name = "stt_mram"
     Params = SttMramParams
 
+    def __init__(self, params: SttMramParams | None = None):
+        super().__init__(params)
+        self._point: OperatingPoint | None = None
+
+    # --- physics --------------------------------------------------------------------------------------
+    def _constants(self) -> tuple[float, float, float, float]:
+        p = self.params
+        return p.thermal_stability, p.switching_time_ns * 1e-9, p.attempt_time_ns * 1e-9, p.thermal_exponent_b
+
+    def critical_currents_a(self) -> tuple[float, float]:
+        p = self.params
+        per_delta_10 = p.critical_current_ua_per_delta if p.critical_current_ua_per_delta_1to0 is None else p.critical_current_ua_per_delta_1to0
+        return (p.critical_current_ua_per_delta * 1e-6 * p.thermal_stability, per_delta_10 * 1e-6 * p.thermal_stability)
+
+    def operating_point(self) -> OperatingPoint:
+        """Resolve the knobs to (pulse, current ratios, WER per direction), solving for the target ber."""
+        if self._point is None:
+            self._point = self._solve()
+        return self._point
+
+    def _solve(self) -> OperatingPoint:
+        p = self.params
+        delta, tau_d, tau0, b = self._constants()
+        i01 = p.write_current_ratio
+        i10 = p.write_current_ratio if p.write_current_ratio_1to0 is None else p.write_current_ratio_1to0
+        pulse = p.write_pulse_ns * 1e-9
+        if p.ber == 0.0:
+            return OperatingPoint(pulse, i01, i10, 0.0, 0.0)
+        if p.ber is None:
+            return OperatingPoint(pulse, i01, i10,
+                                  physics.stt_wer(delta, i01, pulse, tau_d, tau0, b),
+                                  physics.stt_wer(delta, i10, pulse, tau_d, tau0, b))
+        target = p.ber
+        if p.solve_for == "current":
+            i = physics.stt_current_for_wer(delta, pulse, target, tau_d)
+            return OperatingPoint(pulse, i, i, target, target)
+        # One pulse serves both directions: the harder one sets it and the easier one does better.
+        pulses = (physics.stt_pulse_for_wer(delta, i01, target, tau_d, tau0, b),
+                  physics.stt_pulse_for_wer(delta, i10, target, tau_d, tau0, b))
+        pulse = max(pulses)
+        wers = [target if t == pulse else physics.stt_wer(delta, i, pulse, tau_d, tau0, b)
+                for t, i in zip(pulses, (i01, i10))]
+        return OperatingPoint(pulse, i01, i10, *wers)
+
+    def validate(self, key: str) -> None:
+        p = self.params
+        if p.ber is not None and p.ber == 1.0:
+            raise ConfigError(f"{key}.ber", p.ber, "a target write error rate in [0, 1) (or null for the physical knobs)")
+        if p.ber not in (None, 0.0) and p.solve_for == "pulse":
+            for name, i in (("write_current_ratio", p.write_current_ratio), ("write_current_ratio_1to0", p.write_current_ratio_1to0)):
+                if i is not None and i <= 0.0:
+                    raise ConfigError(f"{key}.{name}", i, "a current ratio > 0 to solve for the pulse width")
+        point = self.operating_point()
+        if not math.isfinite(point.pulse_s) or point.pulse_s <= 0.0:
+            raise ConfigError(f"{key}.ber", p.ber,
+                              f"a write error rate reachable with a pulse > 0 at I/Ic0={p.write_current_ratio} "
+                              f"(solved pulse {point.pulse_s * 1e9:.3g} ns)")
+
+    # --- the three models ----------------------------------------------------------------------------
+    def write_energy_j_per_bit(self) -> float:
+        """Mean energy of one bit write: half the written bits switch each way on random data (§5.2)."""
+        p = self.params
+        if p.write_energy_pj_per_bit is not None:
+            return p.write_energy_pj_per_bit * 1e-12
+        point = self.operating_point()
+        ic01, ic10 = self.critical_currents_a()
+        e01 = physics.stt_write_energy_j(p.bitline_voltage_v, point.current_ratio_0to1, ic01, point.pulse_s)
+        e10 = physics.stt_write_energy_j(p.bitline_voltage_v, point.current_ratio_1to0, ic10, point.pulse_s)
+        return 0.5 * (e01 + e10)
+
+    def read_disturb_probability(self) -> float:
+        p = self.params
+        if p.read_disturb_ber is not None:
+            return p.read_disturb_ber
+        delta, _, tau0, b = self._constants()
+        return physics.stt_read_disturb(delta, p.read_current_ratio, p.read_pulse_ns * 1e-9, tau0, b)
+
     def error_model(self) -> ErrorModel:
         p = self.params
-        w01 = p.ber if p.write_ber_0to1 is None else p.write_ber_0to1
-        w10 = p.ber if p.write_ber_1to0 is None else p.write_ber_1to0
+        point = self.operating_point()
+        w01 = point.wer_0to1 if p.write_ber_0to1 is None else p.write_ber_0to1
+        w10 = point.wer_1to0 if p.write_ber_1to0 is None else p.write_ber_1to0
         # Néel–Brown (§5.3): each stored bit flips at rate exp(-Δ)/τ0, in either direction.
-        retention_rate = math.exp(-p.thermal_stability) / ATTEMPT_TIME_S
+        retention_rate = physics.neel_brown_rate_per_s(p.thermal_stability, p.attempt_time_ns * 1e-9)
         return ErrorModel(
             write_ber_0to1=w01,
             write_ber_1to0=w10,
             write_ber_hold=0.0 if p.write_error_mode == "switch" else max(w01, w10),
             read_sense_ber=p.read_sense_ber,
-            read_disturb_ber=p.read_disturb_ber,
+            read_disturb_ber=self.read_disturb_probability(),
             retention_rate_0to1_per_s=retention_rate,
             retention_rate_1to0_per_s=retention_rate,
         )
+
+    def latency_model(self) -> LatencyModel:
+        p = self.params
+        write_s = p.write_latency_ns * 1e-9 if p.write_latency_ns is not None else self.operating_point().pulse_s + p.write_overhead_ns * 1e-9
+        return LatencyModel(p.read_latency_ns * 1e-9, write_s, p.access_width_bits, p.banks, self.offchip_latency_s_per_bit())
+
+    def energy_model(self) -> EnergyModel:
+        p = self.params
+        return EnergyModel(
+            read_j_per_bit=p.read_energy_pj_per_bit * 1e-12,
+            write_j_per_bit=self.write_energy_j_per_bit(),
+            leakage_w_per_bit=p.leakage_mw_per_mb * 1e-3 / BITS_PER_MB,
+            transfer_j_per_bit=self.offchip_energy_j_per_bit(),
+        )
+
+    def derived_figures(self) -> dict[str, Any]:
+        p = self.params
+        point = self.operating_point()
+        ic01, ic10 = self.critical_currents_a()
+        delta, _, tau0, _ = self._constants()
+        return {
+            "write_pulse_ns": point.pulse_s * 1e9,
+            "write_current_ratio_0to1": point.current_ratio_0to1,
+            "write_current_ratio_1to0": point.current_ratio_1to0,
+            "critical_current_ua_0to1": ic01 * 1e6,
+            "critical_current_ua_1to0": ic10 * 1e6,
+            "write_current_ua_0to1": point.current_ratio_0to1 * ic01 * 1e6,
+            "write_current_ua_1to0": point.current_ratio_1to0 * ic10 * 1e6,
+            "mean_retention_s": physics.mean_retention_s(delta, tau0),
+            "retention_failure_at_report_time": physics.retention_failure_probability(delta, p.retention_report_s, tau0),
+            "write_regime": "precessional" if min(point.current_ratio_0to1, point.current_ratio_1to0) > 1.0 else "thermal",
+        }
 
 
 @memtech.hookimpl
