@@ -74,7 +74,7 @@ def _check_value(key: str, value: Any, hint: Any, meta: Mapping[str, Any]) -> An
             value = parsed
         value = float(value)
         if not math.isfinite(value):
-            raise ConfigError(key, value, "a finite " + _describe_range(meta))
+            raise ConfigError(key, value, "a finite " + _describe_range(meta).removeprefix("a "))
         lo, hi = meta.get("min"), meta.get("max")
         if (lo is not None and (value < lo or (meta.get("min_exclusive") and value == lo))) or (
             hi is not None and value > hi
