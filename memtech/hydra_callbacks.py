@@ -1,0 +1,101 @@
+"""Hydra callback that makes a multirun safe to track: the store, the experiment and the parent run exist
+before the first worker starts, BLAS is capped per job, and failed jobs are reported when the sweep ends.
+
+On a fresh SQLite store, parallel jobs that each create the schema race and lose runs (3 of 4 were lost in
+one trial), hence all creation happens here, once, in the launching process. Jobs learn the parent run id
+from ``$MEMTECH_PARENT_RUN_ID`` (inherited by joblib/loky workers and by submitit jobs) and leave their
+status in the folder named by ``$MEMTECH_SWEEP_STATE``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig, OmegaConf
+
+from memtech import tracking
+from memtech.errors import MemtechError
+
+BLAS_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS",
+            "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")
+
+
+class MemtechCallback(Callback):
+    def __init__(self, blas_threads_per_job: int = 1) -> None:
+        if isinstance(blas_threads_per_job, bool) or not isinstance(blas_threads_per_job, int) or blas_threads_per_job < 1:
+            raise MemtechError(
+                f"hydra.callbacks.memtech.blas_threads_per_job must be a positive integer, got {blas_threads_per_job!r}"
+            )
+        self.blas_threads_per_job = blas_threads_per_job
+        self.parent_run_id: str | None = None
+        self.uri: str | None = None
+        self._saved_env: dict[str, str | None] = {}
+
+    def _setenv(self, key: str, value: str) -> None:
+        self._saved_env.setdefault(key, os.environ.get(key))
+        os.environ[key] = value
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        # Workers are spawned after this point and inherit the environment: BLAS reads it at import.
+        for key in BLAS_ENV:
+            self._setenv(key, str(self.blas_threads_per_job))
+        sweep_dir = Path(str(config.hydra.sweep.dir))
+        self._setenv("MEMTECH_SWEEP_STATE", str(sweep_dir / ".memtech-jobs"))
+
+        track = tracking.tracking_params(OmegaConf.to_container(config.get("tracking"), resolve=True)
+                                         if isinstance(config.get("tracking"), DictConfig) else config.get("tracking"))
+        if track.backend != "mlflow":
+            return
+        self.uri = tracking.resolve_uri(track.uri)
+        # Children log to the same store even if their URI would resolve differently (other cwd, node).
+        self._setenv("MLFLOW_TRACKING_URI", self.uri)
+        overrides = list(config.hydra.overrides.task)
+        sweeper_params = OmegaConf.to_container(config.hydra.sweeper.get("params") or {}, resolve=True) or {}
+        swept = sorted({o.split("=", 1)[0] for o in overrides if "," in o.split("=", 1)[-1]} | set(sweeper_params))
+        tags = tracking.run_tags({}, overrides=overrides)
+        tags.pop("memtech.all_sram", None)
+        tags.pop("memtech.baseline_key", None)
+        tags["memtech.swept"] = ",".join(swept)
+        tags["memtech.sweep_dir"] = str(sweep_dir)
+        self.parent_run_id = tracking.start_parent_run(self.uri, track.experiment, f"{config.get('name')} sweep", tags)
+        self._setenv(tracking.PARENT_RUN_ENV, self.parent_run_id)
+        client = tracking.client(self.uri)
+        client.log_text(self.parent_run_id, "\n".join(overrides) + "\n", "overrides.txt")
+        if sweeper_params:
+            client.log_dict(self.parent_run_id, sweeper_params, "sweeper_params.json")
+        print(f"memtech: sweep recorded under MLflow parent run {self.parent_run_id} in {self.uri}")
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        state = Path(os.environ.get("MEMTECH_SWEEP_STATE", ""))
+        jobs = [json.loads(p.read_text()) for p in sorted(state.glob("job-*.json"))] if state.is_dir() else []
+        failed = [j for j in jobs if j["status"] != "FINISHED"]
+        try:
+            if self.parent_run_id and self.uri:
+                client = tracking.client(self.uri)
+                client.set_tag(self.parent_run_id, "memtech.jobs", str(len(jobs)))
+                client.set_tag(self.parent_run_id, "memtech.failed_jobs", str(len(failed)))
+                try:
+                    from memtech.compare import compare, format_report
+
+                    report = compare(self.parent_run_id, uri=self.uri, log_to_parent=True)
+                    print(format_report(report))
+                except MemtechError as exc:
+                    print(f"memtech: no comparison: {exc}", file=sys.stderr)
+                client.set_terminated(self.parent_run_id, "FAILED" if failed else "FINISHED")
+                print(f"memtech: {len(jobs)} jobs recorded under parent run {self.parent_run_id}; "
+                      f"`memtech compare {self.parent_run_id}` or `memtech ui` to look")
+        finally:
+            for key, value in self._saved_env.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
+            self._saved_env = {}
+        if failed:
+            lines = "\n".join(f"  job {j['job']} ({' '.join(j['overrides'])}): {j['error']}" for j in failed)
+            raise MemtechError(f"{len(failed)} of {len(jobs)} sweep jobs failed:\n{lines}")

@@ -1,0 +1,182 @@
+"""``memtech-run``: the thin Hydra main. Hydra composes the config from ``conf/``; this module validates it,
+runs it through :func:`memtech.experiment.run_experiment` and hands the result to the tracking sink.
+
+The configs ship as the package ``memtech_conf`` and are found through ``pkg://memtech_conf``, so an
+editable checkout and a wheel installed elsewhere behave the same. Hydra's outputs go under ``runs/``
+(see :func:`memtech.tracking.runs_dir`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any, Mapping
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
+
+from memtech import tracking
+from memtech.errors import ConfigError, MemtechError
+from memtech.progress import EpochProgress, format_summary, progress_enabled
+
+SWEEP_STATE_ENV = "MEMTECH_SWEEP_STATE"  # folder where each sweep job leaves its status (set by the callback)
+
+# Registered at import so that sweep workers, which import this module to unpickle the task, resolve it too.
+OmegaConf.register_new_resolver("memtech_runs_dir", lambda: str(tracking.runs_dir()), replace=True)
+
+
+def _registry(plugins_dir: Any):
+    from memtech.plugins import get_registry, load_plugins
+
+    if not plugins_dir:
+        return get_registry()
+    dirs = [plugins_dir] if isinstance(plugins_dir, str) else list(plugins_dir)
+    return load_plugins(plugin_dirs=dirs)
+
+
+def _job_overrides() -> list[str]:
+    try:
+        return list(HydraConfig.get().overrides.task)
+    except ValueError:  # not inside a Hydra job (the Python API)
+        return []
+
+
+def _run_name(config: Mapping[str, Any], overrides: list[str], multirun: bool) -> str:
+    if multirun and overrides:
+        # "ber=1e-08 first_fraction=0.2": the swept values, short enough for the UI's run list
+        return " ".join(o.split("=", 1)[0].rsplit(".", 1)[-1] + "=" + o.split("=", 1)[1] for o in overrides if "=" in o)
+    return str(config.get("name") or "memtech")
+
+
+def _write_state(job_num: int, status: str, run_id: str | None, error: str | None) -> None:
+    state = os.environ.get(SWEEP_STATE_ENV)
+    if not state:
+        return
+    Path(state).mkdir(parents=True, exist_ok=True)
+    payload = {"job": job_num, "status": status, "run_id": run_id, "error": error, "overrides": _job_overrides()}
+    (Path(state) / f"job-{job_num}.json").write_text(json.dumps(payload))
+
+
+def run_job(cfg: DictConfig, *, multirun: bool, output_dir: Path | None = None, job_num: int = 0) -> float | None:
+    """Validate, run, record and report one composed config. Returns the final test accuracy."""
+    from memtech.experiment import build_spec, run_experiment
+
+    try:
+        config = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
+    except MissingMandatoryValue as exc:
+        raise ConfigError(str(exc.full_key), "???", "a value (this key is mandatory)") from None
+    except OmegaConfBaseException as exc:
+        raise ConfigError(str(getattr(exc, "full_key", "config")), getattr(exc, "msg", str(exc)), "a resolvable value") from None
+    assert isinstance(config, dict)
+    config.pop("hydra", None)
+    overrides = _job_overrides()
+
+    # ---- validate everything before any work ----
+    track = tracking.tracking_params(config.get("tracking"))
+    show_progress = progress_enabled(config.get("progress", "auto"), multirun)
+    registry = _registry(config.get("plugins_dir"))
+    for failure in registry.failures:
+        print(str(failure), file=sys.stderr)
+
+    run: tracking.MlflowRun | None = None
+    uri = tracking.resolve_uri(track.uri) if track.backend == "mlflow" else None
+    try:
+        spec_error: MemtechError | None = None
+        try:
+            spec = build_spec(config, registry)
+        except MemtechError as exc:
+            spec_error = exc
+        if spec_error is not None and not multirun:
+            raise spec_error  # a typo in a single run is not worth a FAILED run in the store
+        if uri is not None:
+            run = tracking.MlflowRun(
+                uri, track.experiment, _run_name(config, overrides, multirun),
+                tracking.run_tags(config, overrides=overrides), os.environ.get(tracking.PARENT_RUN_ENV),
+            )
+            run.log_params(config)
+            run.log_text(OmegaConf.to_yaml(cfg), "config.yaml")
+            run.log_text("\n".join(overrides) + "\n", "overrides.txt")
+        if spec_error is not None:
+            raise spec_error
+
+        progress = EpochProgress(show_progress)
+
+        def on_epoch(record: Any, total: int) -> None:
+            progress(record, total)
+            if run is not None:
+                run.log_epoch(record)
+
+        limits = _thread_limits(multirun)
+        try:
+            result = run_experiment(spec, registry=registry, on_epoch=on_epoch)
+        finally:
+            progress.close()
+            if limits is not None:
+                limits.restore_original_limits()
+        if output_dir is not None:
+            result.save(output_dir)
+        if run is not None:
+            run.finish(result, output_dir, log_model=track.log_model)
+    except BaseException as exc:
+        if run is not None:
+            run.fail(exc)
+        _write_state(job_num, "FAILED", run.run_id if run else None, f"{type(exc).__name__}: {exc}")
+        raise
+    _write_state(job_num, "FINISHED", run.run_id if run else None, None)
+
+    if multirun:
+        print(f"job {job_num}: accuracy {result.final_test_accuracy:.4f}  energy {result.total_energy_j:.4g} J"
+              + ("  DIVERGED" if result.diverged else ""))
+    else:
+        baseline = None
+        where = f"results: {output_dir}" if output_dir else None
+        if uri is not None and run is not None:
+            baseline = tracking.find_baseline(uri, track.experiment, config, exclude_run_id=run.run_id)
+            where = (f"recorded as MLflow run {run.run_id} in {uri}\n"
+                     f"look: `memtech ui` (MLflow UI on 127.0.0.1), `memtech compare`; outputs in {output_dir}")
+        print(format_summary(result, str(config.get("name")), baseline, where))
+    return result.final_test_accuracy
+
+
+def _thread_limits(multirun: bool):
+    """Sweep jobs share the machine: one BLAS thread each (joblib reuses workers, so limits are undone after)."""
+    if not multirun:
+        return None
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        return None
+    return threadpool_limits(limits=int(os.environ.get("OMP_NUM_THREADS", "1") or 1))
+
+
+@hydra.main(version_base="1.3", config_path="pkg://memtech_conf", config_name="config")
+def _hydra_entry(cfg: DictConfig) -> float | None:
+    hc = HydraConfig.get()
+    multirun = hc.mode == RunMode.MULTIRUN
+    output_dir = Path(hc.runtime.output_dir)
+    job_num = int(hc.job.num) if multirun else 0
+    try:
+        return run_job(cfg, multirun=multirun, output_dir=output_dir, job_num=job_num)
+    except Exception as exc:
+        if multirun:
+            # Recorded as FAILED (MLflow and the sweep state); the other jobs go on and the callback
+            # reports the failure when the sweep ends.
+            print(f"job {job_num} FAILED: {type(exc).__name__}: {exc}", file=sys.stderr)
+            return None
+        if isinstance(exc, MemtechError):
+            print(f"memtech-run: error: {exc}", file=sys.stderr)
+            raise SystemExit(2) from None
+        raise
+
+
+def main() -> None:
+    _hydra_entry()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,322 @@
+"""Tracking sinks: every run recorded in MLflow with nothing lost, or nowhere (``tracking: none``).
+
+Design requirements:
+
+* The store is ``tracking.uri`` when set, else ``$MLFLOW_TRACKING_URI``, else
+  ``sqlite:///<runs>/mlflow.db`` with artifacts in ``<runs>/artifacts`` (:func:`runs_dir` says where
+  ``<runs>`` is). A tracking server (``http://...``) works the same way.
+* A fresh SQLite store hit by parallel jobs races on schema creation and loses runs, so a sweep creates the
+  store, the experiment and the parent run once, before any worker starts (:func:`prepare_store`,
+  :func:`start_parent_run`, called by ``memtech.hydra_callbacks``); jobs only ever open an existing store.
+* Only :class:`mlflow.MlflowClient` is used, never the fluent ``mlflow.start_run`` state: joblib reuses worker
+  processes between jobs and a process-global active run would leak from one job into the next.
+* A run that fails is terminated as FAILED with its error as a tag and an artifact; a diverged run is a
+  result (``diverged = 1``), not a failure.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import tempfile
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+from memtech.errors import ConfigError, MemtechError
+from memtech.params import build, knob
+
+RUNS_DIR_ENV = "MEMTECH_RUNS_DIR"
+PARENT_RUN_ENV = "MEMTECH_PARENT_RUN_ID"
+DEFAULT_EXPERIMENT = "memtech"
+PARENT_TAG = "memtech.sweep"  # "parent" on the run that groups a multirun
+PARENT_ID_TAG = "mlflow.parentRunId"
+EPOCH_FLUSH = 10  # epochs buffered between two log_batch calls: live curves without a call per epoch
+_MAX_PARAM_CHARS = 6000  # MLflow's limit on a param value
+_MAX_BATCH = {"metrics": 1000, "params": 100, "tags": 100}  # MLflow's limits per log_batch call
+
+
+@dataclass(frozen=True)
+class TrackingParams:
+    backend: str = knob("mlflow", choices=("mlflow", "none"), help="where runs are recorded")
+    uri: str | None = knob(None, help="tracking store; default $MLFLOW_TRACKING_URI, else sqlite:///<runs>/mlflow.db")
+    experiment: str = knob(DEFAULT_EXPERIMENT, help="MLflow experiment name")
+    log_model: bool = knob(True, help="log model.npz and result.json so `memtech predict RUN_ID` works")
+
+
+def tracking_params(config: Any) -> TrackingParams:
+    """Validate the ``tracking`` node (a mapping, or the string ``none``)."""
+    if config is None or config == "none":
+        return TrackingParams(backend="none")
+    if not isinstance(config, Mapping):
+        raise ConfigError("tracking", config, "a mapping (tracking=mlflow or tracking=none)")
+    params = build(TrackingParams, config, "tracking")
+    if params.uri is not None and not isinstance(params.uri, str):
+        raise ConfigError("tracking.uri", params.uri, "a tracking URI string such as sqlite:////abs/path/mlflow.db")
+    if not params.experiment:
+        raise ConfigError("tracking.experiment", params.experiment, "a non-empty experiment name")
+    return params
+
+
+# --- where things go -----------------------------------------------------------------------------------
+def project_root() -> Path | None:
+    """The checkout memtech runs from, or None when it is installed (e.g. from a wheel)."""
+    here = Path(__file__).resolve().parent.parent
+    if (here / "pyproject.toml").is_file() and (here / "conf" / "config.yaml").is_file():
+        return here
+    return None
+
+
+def runs_dir() -> Path:
+    """``$MEMTECH_RUNS_DIR``, else ``runs/`` at the project root of a checkout, else ``./runs``."""
+    env = os.environ.get(RUNS_DIR_ENV)
+    if env:
+        return Path(env).expanduser().resolve()
+    root = project_root()
+    return (root if root is not None else Path.cwd()) / "runs"
+
+
+def default_tracking_uri() -> str:
+    # Four slashes for an absolute path: sqlite:////abs/runs/mlflow.db
+    return "sqlite:///" + (runs_dir() / "mlflow.db").as_posix()
+
+
+def resolve_uri(uri: str | None = None) -> str:
+    """The store to use: ``uri`` if given, else ``$MLFLOW_TRACKING_URI``, else the project's SQLite store."""
+    return uri or os.environ.get("MLFLOW_TRACKING_URI") or default_tracking_uri()
+
+
+def _sqlite_path(uri: str) -> Path | None:
+    if uri.startswith("sqlite:///"):
+        return Path(uri[len("sqlite:///"):])
+    return None
+
+
+def artifact_location(uri: str, experiment: str) -> str | None:
+    """Artifacts beside a local SQLite store; a server chooses its own."""
+    path = _sqlite_path(uri)
+    if path is None:
+        return None
+    return (path.parent / "artifacts" / experiment).resolve().as_uri()
+
+
+def client(uri: str) -> Any:
+    from mlflow import MlflowClient
+
+    path = _sqlite_path(uri)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    return MlflowClient(tracking_uri=uri)
+
+
+def prepare_store(uri: str, experiment: str) -> str:
+    """Create the store (schema) and the experiment if needed; return the experiment id."""
+    mlflow_client = client(uri)
+    found = mlflow_client.get_experiment_by_name(experiment)
+    if found is not None:
+        return found.experiment_id
+    try:
+        return mlflow_client.create_experiment(experiment, artifact_location=artifact_location(uri, experiment))
+    except Exception:  # noqa: BLE001 - another process created it first: use theirs
+        found = mlflow_client.get_experiment_by_name(experiment)
+        if found is None:
+            raise
+        return found.experiment_id
+
+
+# --- what is logged ------------------------------------------------------------------------------------
+def flatten(config: Any, prefix: str = "") -> dict[str, str]:
+    """``{"a": {"b": 1}, "l": [{"x": 2}]}`` -> ``{"a.b": "1", "l.0.x": "2"}``; lists of scalars stay whole."""
+    out: dict[str, str] = {}
+    if isinstance(config, Mapping):
+        for key, value in config.items():
+            out.update(flatten(value, f"{prefix}{key}."))
+    elif isinstance(config, (list, tuple)) and any(isinstance(v, (Mapping, list, tuple)) for v in config):
+        for i, value in enumerate(config):
+            out.update(flatten(value, f"{prefix}{i}."))
+    else:
+        text = json.dumps(config) if isinstance(config, (list, tuple)) else ("null" if config is None else str(config))
+        out[prefix[:-1]] = text[:_MAX_PARAM_CHARS]
+    return out
+
+
+def git_commit() -> str | None:
+    root = project_root()
+    if root is None or not (root / ".git").exists():
+        return None
+    try:
+        out = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None
+
+
+def is_all_sram(config: Mapping[str, Any]) -> bool:
+    """True when every memory the schedule places a tensor in is SRAM at BER 0: the error-free baseline."""
+    memories = config.get("memories") or {}
+    used = {m for phase in (config.get("schedule") or {}).get("phases") or [] for m in (phase.get("placement") or {}).values()}
+    return bool(used) and all(
+        (memories.get(m) or {}).get("technology") == "sram" and not float((memories.get(m) or {}).get("ber") or 0.0)
+        for m in used
+    )
+
+
+def baseline_key(config: Mapping[str, Any]) -> str:
+    """Runs with the same key train the same network on the same data: their energies compare."""
+    return json.dumps({k: config.get(k) for k in ("trainer", "dataset", "seed", "processor")}, sort_keys=True, default=str)
+
+
+def run_tags(config: Mapping[str, Any], plugins: Mapping[str, str] | None = None, overrides: Iterable[str] = ()) -> dict[str, str]:
+    from memtech import __version__
+
+    tags = {
+        "memtech.version": __version__,
+        "memtech.all_sram": str(is_all_sram(config)).lower(),
+        "memtech.baseline_key": baseline_key(config)[:_MAX_PARAM_CHARS],
+        "memtech.overrides": " ".join(overrides)[:_MAX_PARAM_CHARS],
+    }
+    for component, version in (plugins or {}).items():
+        tags[f"memtech.plugin.{component}"] = version
+    commit = git_commit()
+    if commit:
+        tags["mlflow.source.git.commit"] = commit
+    return tags
+
+
+def _chunks(items: list, size: int) -> Iterable[list]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+def _finite(value: float) -> float:
+    # MLflow's SQL stores reject NaN/Inf in some versions; a diverged run keeps its flag and a sentinel.
+    return value if math.isfinite(value) else (-1.0 if math.isnan(value) else math.copysign(1e308, value))
+
+
+class MlflowRun:
+    """One MLflow run, driven by ``memtech-run``: params at start, epochs in batches, results at the end."""
+
+    def __init__(self, uri: str, experiment: str, run_name: str, tags: Mapping[str, str], parent_run_id: str | None = None):
+        from mlflow.entities import RunTag
+
+        self.uri = uri
+        self.client = client(uri)
+        experiment_id = prepare_store(uri, experiment)
+        tags = dict(tags)
+        if parent_run_id:
+            tags[PARENT_ID_TAG] = parent_run_id
+        self.run = self.client.create_run(experiment_id, run_name=run_name, tags=tags)
+        self.run_id: str = self.run.info.run_id
+        self._pending: list[Any] = []
+        self._RunTag = RunTag
+
+    # -- during the run
+    def log_params(self, config: Mapping[str, Any]) -> None:
+        from mlflow.entities import Param
+
+        params = [Param(k, v) for k, v in sorted(flatten(config).items())]
+        for chunk in _chunks(params, _MAX_BATCH["params"]):
+            self.client.log_batch(self.run_id, params=chunk)
+
+    def log_text(self, text: str, artifact_file: str) -> None:
+        self.client.log_text(self.run_id, text, artifact_file)
+
+    def log_epoch(self, record: Any) -> None:
+        from mlflow.entities import Metric
+
+        now_ms = int(time.time() * 1000)
+        for key in ("train_loss", "test_loss", "test_accuracy", "energy_j", "sim_time_s"):
+            self._pending.append(Metric(f"epoch.{key}", _finite(float(getattr(record, key))), now_ms, record.epoch))
+        if record.epoch % EPOCH_FLUSH == 0:
+            self.flush()
+
+    def flush(self) -> None:
+        for chunk in _chunks(self._pending, _MAX_BATCH["metrics"]):
+            self.client.log_batch(self.run_id, metrics=chunk)
+        self._pending = []
+
+    # -- at the end
+    def finish(self, result: Any, output_dir: Path | None, log_model: bool = True) -> None:
+        from mlflow.entities import Metric
+
+        self.flush()
+        now_ms = int(time.time() * 1000)
+        metrics = [Metric(k, _finite(float(v)), now_ms, result.iterations) for k, v in sorted(result.metrics().items())]
+        for chunk in _chunks(metrics, _MAX_BATCH["metrics"]):
+            self.client.log_batch(self.run_id, metrics=chunk)
+        tags = [self._RunTag("memtech.diverged", str(result.diverged).lower())]
+        tags += [self._RunTag(f"memtech.plugin.{c}", v) for c, v in result.plugins.items()]
+        self.client.log_batch(self.run_id, tags=tags)
+        self.client.log_dict(self.run_id, result.memory_cards, "memory_cards.json")
+        self.client.log_dict(self.run_id, [row.__dict__ for row in result.accounting], "accounting.json")
+        if log_model:
+            with tempfile.TemporaryDirectory() as tmp:
+                folder = result.save(Path(tmp) / "model") if output_dir is None else Path(output_dir)
+                for name in ("model.npz", "result.json"):
+                    if (folder / name).is_file():
+                        self.client.log_artifact(self.run_id, str(folder / name), "model")
+        self.client.set_terminated(self.run_id, "FINISHED")
+
+    def fail(self, exc: BaseException) -> None:
+        """Mark the run FAILED with its error; never raises (the error being reported matters more)."""
+        text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+        try:
+            self.flush()
+        except Exception:  # noqa: BLE001
+            pass
+        try:
+            self.client.set_tag(self.run_id, "memtech.error", f"{type(exc).__name__}: {exc}"[:_MAX_PARAM_CHARS])
+            self.client.log_text(self.run_id, text, "error.txt")
+        finally:
+            self.client.set_terminated(self.run_id, "FAILED")
+
+
+def start_parent_run(uri: str, experiment: str, run_name: str, tags: Mapping[str, str]) -> str:
+    """Create the parent run of a multirun (store and experiment first); return its id."""
+    experiment_id = prepare_store(uri, experiment)
+    run = client(uri).create_run(experiment_id, run_name=run_name, tags={PARENT_TAG: "parent", **tags})
+    return run.info.run_id
+
+
+def child_runs(uri: str, parent_run_id: str) -> list[Any]:
+    mlflow_client = client(uri)
+    parent = mlflow_client.get_run(parent_run_id)
+    return mlflow_client.search_runs(
+        [parent.info.experiment_id], filter_string=f"tags.`{PARENT_ID_TAG}` = '{parent_run_id}'", max_results=50000
+    )
+
+
+def find_baseline(uri: str, experiment: str, config: Mapping[str, Any], exclude_run_id: str | None = None) -> dict[str, float] | None:
+    """Final metrics of the latest finished all-SRAM run of the same network and data, if the store has one."""
+    mlflow_client = client(uri)
+    found = mlflow_client.get_experiment_by_name(experiment)
+    if found is None:
+        return None
+    runs = mlflow_client.search_runs(
+        [found.experiment_id],
+        filter_string="tags.`memtech.all_sram` = 'true' and attributes.status = 'FINISHED'",
+        order_by=["attributes.start_time DESC"],
+        max_results=200,
+    )
+    key = baseline_key(config)[:_MAX_PARAM_CHARS]
+    for run in runs:
+        if run.info.run_id != exclude_run_id and run.data.tags.get("memtech.baseline_key") == key:
+            return dict(run.data.metrics, run_id=run.info.run_id)  # type: ignore[arg-type]
+    return None
+
+
+def download_model(uri: str, run_id: str, destination: Path) -> Path:
+    """Fetch a run's ``model/`` artifacts (model.npz, result.json) into ``destination``."""
+    mlflow_client = client(uri)
+    try:
+        mlflow_client.get_run(run_id)
+    except Exception as exc:  # noqa: BLE001 - MLflow raises its own types
+        raise ConfigError("model", run_id, f"a run folder, a model.npz or the id of a run in {uri}") from exc
+    local = mlflow_client.download_artifacts(run_id, "model", str(destination))
+    if not (Path(local) / "model.npz").is_file():
+        raise MemtechError(f"run {run_id} has no model/model.npz artifact (was it logged with tracking.log_model=false?)")
+    return Path(local)
