@@ -1,0 +1,200 @@
+"""The plugin loader: built-ins, explicit fixture plugins, plugin folders and (fake) third-party entry points."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import sys
+import textwrap
+from dataclasses import dataclass
+
+import pytest
+
+import memtech
+from memtech import ConfigError, ErrorModel, MemoryParams, MemoryTechnology, PluginError, knob
+from memtech.plugins import BUILTIN_PLUGINS, get_registry, load_plugins
+
+
+@dataclass(frozen=True)
+class FakeParams(MemoryParams):
+    read_energy_pj_per_bit: float = knob(0.1, unit="pJ/bit", min=0.0, source="a test fixture")
+
+
+class FakeMemory(MemoryTechnology):
+    name = "fake_memory"
+    Params = FakeParams
+    version = "9.9"
+
+    def error_model(self) -> ErrorModel:
+        return ErrorModel()
+
+
+class FixturePlugin:
+    @memtech.hookimpl
+    def memtech_register_memories(self, register):
+        register(FakeMemory)
+
+
+PLUGIN_SOURCE = textwrap.dedent(
+    '''
+    import memtech
+    from memtech import Dataset, Data
+
+
+    class Tiny(Dataset):
+        name = "{name}"
+
+        def load(self):
+            raise NotImplementedError
+
+
+    @memtech.hookimpl
+    def memtech_register_datasets(register):
+        register(Tiny)
+    '''
+)
+
+
+@pytest.fixture
+def third_party(tmp_path, monkeypatch):
+    """A module importable from a tmp folder on sys.path, and an entry point naming it."""
+    (tmp_path / "memtech_tiny_plugin.py").write_text(PLUGIN_SOURCE.format(name="tiny"))
+    (tmp_path / "memtech_broken_plugin.py").write_text("import memtech\nraise RuntimeError('boom at import')\n")
+    (tmp_path / "memtech_clash_plugin.py").write_text(PLUGIN_SOURCE.format(name="digits"))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    yield {
+        name: importlib.metadata.EntryPoint(name=name, value=f"memtech_{name}_plugin", group="memtech")
+        for name in ("tiny", "broken", "clash")
+    }
+    for name in ("tiny", "broken", "clash"):
+        sys.modules.pop(f"memtech_{name}_plugin", None)
+
+
+def test_builtins_register_every_kind(registry):
+    names = {(info.kind, info.name) for info in registry.all()}
+    assert {("memory", "sram"), ("memory", "stt_mram"), ("memory", "dram"), ("memory", "reram"),
+            ("trainer", "mlp"), ("dataset", "digits"), ("dataset", "synthetic")} <= names
+    assert registry.failures == []
+    assert all(info.source == "built-in" and info.version == memtech.__version__
+               for info in registry.all() if info.plugin in BUILTIN_PLUGINS)
+    assert registry.memory("sram").name == "sram"
+
+
+def test_builtin_plugins_use_only_the_public_api():
+    """Built-ins import ``memtech`` and the contract modules a third-party author reads, never engine internals."""
+    from pathlib import Path
+
+    import memtech_plugins
+
+    contract = {"memtech", "memtech.errors", "memtech.memory", "memtech.params", "memtech.dataset", "memtech.trainer",
+                "memtech.hookspecs", "memtech.physics"}
+    for path in Path(memtech_plugins.__file__).parent.glob("*.py"):
+        for line in path.read_text().splitlines():
+            if line.startswith(("import memtech", "from memtech")):
+                module = line.split()[1]
+                assert module in contract, f"{path.name} reaches into the engine: {line}"
+
+
+def test_fixture_plugin_registered_explicitly():
+    registry = load_plugins(entry_points=False, extra=[FixturePlugin()])
+    info = registry.components["memory"]["fake_memory"]
+    assert (info.component, info.source, info.version, info.plugin) == (FakeMemory, "registered explicitly", "9.9", "FixturePlugin")
+    assert registry.memory("fake_memory") is FakeMemory
+
+
+def test_third_party_entry_point_loads_through_the_same_api(third_party):
+    registry = load_plugins(entry_points=[third_party["tiny"]])
+    info = registry.components["dataset"]["tiny"]
+    assert info.plugin == "tiny"
+    assert info.source == "unknown distribution"  # a hand-made entry point has no distribution
+    assert registry.failures == []
+    assert "sram" in registry.components["memory"]  # built-ins still there
+
+
+def test_broken_plugin_is_reported_by_name_and_the_others_load(third_party):
+    registry = load_plugins(entry_points=[third_party["broken"], third_party["tiny"]], extra=[FixturePlugin()])
+    assert [f.plugin for f in registry.failures] == ["broken"]
+    failure = registry.failures[0]
+    assert "RuntimeError: boom at import" in failure.error
+    assert str(failure).startswith('Error loading plugin "broken" (unknown distribution): RuntimeError: boom at import')
+    assert "tiny" in registry.components["dataset"]
+    assert "fake_memory" in registry.components["memory"]
+    assert "mlp" in registry.components["trainer"]
+
+
+def test_strict_mode_reraises(third_party):
+    with pytest.raises(PluginError, match='Error loading plugin "broken" .*boom at import') as info:
+        load_plugins(strict=True, entry_points=[third_party["broken"]])
+    assert isinstance(info.value.__cause__, RuntimeError)
+
+
+def test_duplicate_name_is_an_error_naming_both_plugins(third_party):
+    with pytest.raises(PluginError) as info:
+        load_plugins(entry_points=[third_party["clash"]])
+    message = str(info.value)
+    assert "dataset name 'digits' is registered twice" in message
+    assert "'memtech_plugins.datasets' (built-in)" in message
+    assert "'clash' (unknown distribution)" in message
+
+
+def test_a_plugin_that_fails_halfway_leaves_nothing_behind():
+    class HalfBroken:
+        @memtech.hookimpl
+        def memtech_register_memories(self, register):
+            register(FakeMemory)
+            raise ValueError("second component broken")
+
+    registry = load_plugins(entry_points=False, extra=[HalfBroken()])
+    assert "fake_memory" not in registry.components["memory"]
+    assert [f.plugin for f in registry.failures] == ["HalfBroken"]
+    assert "ValueError: second component broken" in registry.failures[0].error
+
+
+def test_component_without_a_name_is_reported():
+    class Nameless(MemoryTechnology):
+        pass
+
+    class Plugin:
+        @memtech.hookimpl
+        def memtech_register_memories(self, register):
+            register(Nameless)
+
+    registry = load_plugins(entry_points=False, extra=[Plugin()])
+    assert "has no 'name' attribute" in registry.failures[0].error
+
+
+def test_plugin_folder_loads_every_py_file(tmp_path, monkeypatch):
+    (tmp_path / "one.py").write_text(PLUGIN_SOURCE.format(name="folder_one"))
+    (tmp_path / "two.py").write_text(PLUGIN_SOURCE.format(name="folder_two"))
+    (tmp_path / "bad.py").write_text("def broken(:\n")
+    (tmp_path / "notes.txt").write_text("ignored")
+    registry = load_plugins(entry_points=False, plugin_dirs=[tmp_path])
+    assert registry.components["dataset"]["folder_one"].source == f"dir:{tmp_path}"
+    assert registry.components["dataset"]["folder_two"].plugin == "two"
+    assert [f.plugin for f in registry.failures] == ["bad"]
+    assert "SyntaxError" in registry.failures[0].error
+    assert not any(name.startswith("memtech_dir_plugin_bad_") for name in sys.modules)
+
+    # the environment variable names folders too
+    other = tmp_path / "env"
+    other.mkdir()
+    (other / "three.py").write_text(PLUGIN_SOURCE.format(name="folder_three"))
+    monkeypatch.setenv("MEMTECH_PLUGINS_DIR", str(other))
+    assert "folder_three" in load_plugins(entry_points=False).components["dataset"]
+
+
+def test_missing_plugin_folder_is_a_config_error(tmp_path):
+    with pytest.raises(ConfigError, match="plugins_dir must be an existing folder"):
+        load_plugins(entry_points=False, plugin_dirs=[tmp_path / "nope"])
+
+
+def test_loading_twice_gives_equal_registries_and_the_default_is_cached():
+    first = load_plugins(entry_points=False)
+    second = load_plugins(entry_points=False)
+    assert {(i.kind, i.name) for i in first.all()} == {(i.kind, i.name) for i in second.all()}
+    assert get_registry() is get_registry()
+
+
+def test_unknown_component_error_names_key_and_installed(registry):
+    with pytest.raises(ConfigError) as info:
+        registry.trainer("cnn", key="trainer.name")
+    assert str(info.value) == "trainer.name must be one of the installed trainer plugins (mlp), got 'cnn'"
