@@ -12,6 +12,8 @@ from memtech import params as _params
 
 @dataclass(frozen=True)
 class Data:
+    """A dataset in memory: float32 features of shape (n, features), int64 labels, and the class count."""
+
     x_train: np.ndarray  # float32 (n, features)
     y_train: np.ndarray  # int64 (n,)
     x_test: np.ndarray
@@ -24,6 +26,9 @@ class Data:
 
 
 class Dataset:
+    """Base class of dataset plugins: set ``name`` and ``Params`` (a :func:`memtech.knob` dataclass), implement
+    :meth:`load`. ``from_config`` validates the config mapping against ``Params``."""
+
     name: ClassVar[str] = ""
     Params: ClassVar[type] = object
     version: ClassVar[str | None] = None

@@ -13,6 +13,8 @@ from memtech.results import load_model_file
 
 
 class StoredModel:
+    """A trained network rebuilt from a run's stored values; scores new data on the CPU."""
+
     def __init__(self, values: dict[str, np.ndarray], model: dict[str, Any], registry: Registry | None = None):
         registry = registry or get_registry()
         cls = registry.trainer(model["trainer"], key="model.trainer")

@@ -15,6 +15,8 @@ import numpy as np
 
 @dataclass
 class EpochRecord:
+    """Test metrics after one epoch, with the phase, cumulative energy and simulated time at its end."""
+
     epoch: int
     iteration: int
     phase: str
@@ -71,6 +73,8 @@ class MemoryPhaseTotals:
 
 @dataclass
 class RunResult:
+    """Everything a run returns: per-epoch metrics, accounting per memory and phase, the trained values."""
+
     config: dict[str, Any]
     epochs: list[EpochRecord]
     accounting: list[MemoryPhaseTotals]

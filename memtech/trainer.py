@@ -16,6 +16,8 @@ from memtech import params as _params
 
 
 class Trainer:
+    """Base class of trainer plugins: set ``name`` and ``Params``, implement the methods below against ``xp``."""
+
     name: ClassVar[str] = ""
     Params: ClassVar[type] = object
     version: ClassVar[str | None] = None
