@@ -9,6 +9,7 @@ training starts.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
@@ -243,13 +244,20 @@ def run_experiment(
         values={role: backend.to_numpy(v) for role, v in final.items()},
         model={
             "trainer": spec.trainer_cls.name,
-            "trainer_params": {k: v for k, v in spec.config["trainer"].items() if k != "name"},
+            # resolved values, defaults included: a later change of a default must not alter a stored model
+            "trainer_params": _resolved(spec.trainer_params, spec.config["trainer"]),
             "n_features": data.n_features,
             "n_classes": data.n_classes,
         },
         plugins=_plugin_versions(spec, registry or get_registry()),
         memory_cards={name: tech.describe() for name, tech in spec.memories.items()},
     )
+
+
+def _resolved(params: Any, config: Mapping[str, Any]) -> dict[str, Any]:
+    if dataclasses.is_dataclass(params):
+        return dataclasses.asdict(params)
+    return {k: v for k, v in config.items() if k != "name"}
 
 
 def _check_bits(memory: Memory) -> int:
