@@ -39,11 +39,20 @@ def _cmd_describe(args: argparse.Namespace) -> int:
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
+    import tempfile
+    from pathlib import Path
+
     import numpy as np
 
     from memtech.predict import StoredModel
 
-    model = StoredModel.load(args.model)
+    with tempfile.TemporaryDirectory() as tmp:
+        model_path = Path(args.model)
+        if not model_path.exists() and _looks_like_run_id(args.model):
+            from memtech import tracking
+
+            model_path = tracking.download_model(tracking.resolve_uri(args.tracking_uri), args.model, Path(tmp))
+        model = StoredModel.load(model_path)
     with np.load(args.data, allow_pickle=False) as f:
         arrays = dict(f)
     x = arrays.get("x", arrays.get("x_test"))
@@ -59,6 +68,40 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     elif not args.output:
         print(" ".join(str(int(p)) for p in predictions))
     return 0
+
+
+def _looks_like_run_id(text: str) -> bool:
+    return len(text) == 32 and all(c in "0123456789abcdef" for c in text)
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from memtech.compare import compare, format_report
+
+    report = compare(args.target, uri=args.tracking_uri, output=args.output, log_to_parent=not args.no_log)
+    print(format_report(report))
+    return 0
+
+
+def ui_command(uri: str, port: int) -> list[str]:
+    """The MLflow UI on the project's store, reachable from this machine only."""
+    return [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri, "--host", "127.0.0.1", "--port", str(port)]
+
+
+def _cmd_ui(args: argparse.Namespace) -> int:
+    import subprocess
+
+    from memtech import tracking
+
+    uri = tracking.resolve_uri(args.tracking_uri)
+    command = ui_command(uri, args.port)
+    print(f"MLflow UI for {uri} at http://127.0.0.1:{args.port} (Ctrl-C to stop)")
+    if args.print_command:
+        print(" ".join(command))
+        return 0
+    try:
+        return subprocess.call(command)
+    except KeyboardInterrupt:
+        return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -77,8 +120,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_cmd_describe)
 
+    p = sub.add_parser("compare", help="table and Pareto plot of accuracy vs energy for a sweep or an experiment")
+    p.add_argument("target", nargs="?", help="a parent run id (a sweep) or an experiment name; default: the latest sweep")
+    p.add_argument("--tracking-uri", help="MLflow store (default: $MLFLOW_TRACKING_URI, else runs/mlflow.db)")
+    p.add_argument("--output", help="where to write the figure (default: runs/compare/<target>.png)")
+    p.add_argument("--no-log", action="store_true", help="do not log the figure to the parent run")
+    p.set_defaults(func=_cmd_compare)
+
+    p = sub.add_parser("ui", help="start the MLflow UI on the project's store, bound to 127.0.0.1")
+    p.add_argument("--tracking-uri", help="MLflow store (default: $MLFLOW_TRACKING_URI, else runs/mlflow.db)")
+    p.add_argument("--port", type=int, default=5000)
+    p.add_argument("--print-command", action="store_true", help="print the command instead of running it")
+    p.set_defaults(func=_cmd_ui)
+
     p = sub.add_parser("predict", help="score new data with a run's stored weights")
-    p.add_argument("model", help="a run's output folder or model.npz")
+    p.add_argument("model", help="a run's output folder, a model.npz, or an MLflow run id")
+    p.add_argument("--tracking-uri", help="MLflow store holding the run (default: $MLFLOW_TRACKING_URI, else runs/mlflow.db)")
     p.add_argument("data", help=".npz with 'x' (and optionally 'y')")
     p.add_argument("--output", help="save the predicted classes to this .npy file")
     p.set_defaults(func=_cmd_predict)

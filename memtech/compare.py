@@ -162,7 +162,7 @@ def collect(target: str | None, uri: str) -> tuple[str, list[RunRow], str | None
         children = tracking.child_runs(uri, run.info.run_id)
         if not children:
             raise ConfigError("target", target, "a parent run with child runs (a sweep), or an experiment")
-        return f"sweep {run.info.run_name or target}", _rows(children), run.info.run_id
+        return run.info.run_name or f"sweep {target}", _rows(children), run.info.run_id
     experiment = client.get_experiment_by_name(target)
     if experiment is None and target.isdigit():
         try:

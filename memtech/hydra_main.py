@@ -175,7 +175,11 @@ def _hydra_entry(cfg: DictConfig) -> float | None:
 
 
 def main() -> None:
+    from memtech.hydra_callbacks import FAILED_JOBS
+
     _hydra_entry()
+    if FAILED_JOBS:
+        sys.exit(1)
 
 
 if __name__ == "__main__":
