@@ -190,12 +190,22 @@ class MemoryTechnology:
         """Technology-specific figures for the model card (solved pulse widths, retention, ...)."""
         return {}
 
+    def _parameter_rows(self) -> list[dict[str, Any]]:
+        """Parameter rows; a value that differs from the plugin default does not claim the default's source."""
+        defaults = self.Params(technology=self.name)
+        rows = _params.describe(self.params)
+        for row in rows:
+            default = getattr(defaults, row["key"])
+            if row["key"] != "technology" and row["value"] != default:
+                row["source"] = f"configured (default {default!r}" + (f": {row['source']})" if row["source"] else ")")
+        return rows
+
     def describe(self) -> dict[str, Any]:
         """A model card: every parameter with unit and source, and the derived figures at these settings."""
         energy, latency, errors = self.energy_model(), self.latency_model(), self.error_model()
         return {
             "technology": self.name,
-            "parameters": _params.describe(self.params),
+            "parameters": self._parameter_rows(),
             "derived": {
                 "read_energy_pj_per_bit": energy.read_j_per_bit * 1e12,
                 "write_energy_pj_per_bit": energy.write_j_per_bit * 1e12,
