@@ -1,0 +1,53 @@
+"""The same seed gives the same faults on NumPy and CuPy (fault positions are drawn on the host)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from memtech.memory import ErrorModel
+from memtech.storage import Arena, Memory, SimClock
+
+from test_storage import FakeTech
+
+ERRORS = ErrorModel(write_ber_0to1=2e-3, write_ber_1to0=1e-3, write_ber_hold=1e-4, read_sense_ber=1e-3,
+                    read_disturb_ber=1e-4, retention_rate_0to1_per_s=1e-3, retention_rate_1to0_per_s=5e-3,
+                    stuck_at_0_fraction=1e-3, stuck_at_1_fraction=1e-3, endurance_writes=1e3,
+                    endurance_sigma_ln=1.0)
+
+
+def scenario(xp, storage_format: str, protection: str):
+    memory = Memory("mram", FakeTech(ERRORS, storage_format=storage_format, protection=protection), 7)
+    arena = Arena("weights", 20_000, memory, xp, SimClock(), ["phase"])
+    rng = np.random.default_rng(0)
+    seen = []
+    for step in range(30):
+        values = rng.standard_normal(20_000).astype(np.float32)
+        arena.write(xp.asarray(values[:10_000]), 0)
+        arena.write(xp.asarray(values[10_000:]), 10_000)
+        arena.clock.advance(0.5)
+        got = arena.read(5_000, 15_000)
+        seen.append((np.asarray(got.get() if xp is not np else got).view(np.uint32).copy(),
+                     np.asarray(arena.words.get() if xp is not np else arena.words).copy()))
+    counters = arena.counters
+    return seen, dict(counters.flips), dict(counters.flips_by_bit), counters.values_zeroed, counters.cells_worn_out
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("storage_format, protection", [("float32", "secded"), ("float16", "parity"),
+                                                        ("bfloat16", "sanity"), ("int8", "none")])
+def test_numpy_and_cupy_give_identical_faults(storage_format, protection):
+    cupy = pytest.importorskip("cupy")
+    on_host = scenario(np, storage_format, protection)
+    on_device = scenario(cupy, storage_format, protection)
+    assert sum(on_host[1].values()) > 100  # the scenario does exercise the fault engine
+    for (read_h, words_h), (read_d, words_d) in zip(on_host[0], on_device[0]):
+        np.testing.assert_array_equal(words_h, words_d)
+        np.testing.assert_array_equal(read_h, read_d)
+    assert on_host[1:] == on_device[1:]
+
+
+def test_scenario_is_reproducible_on_numpy():
+    a, b = scenario(np, "float32", "secded"), scenario(np, "float32", "secded")
+    assert all(np.array_equal(x[0], y[0]) and np.array_equal(x[1], y[1]) for x, y in zip(a[0], b[0]))
+    assert a[1:] == b[1:] and a[4] > 0
