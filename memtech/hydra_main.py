@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 import hydra
+from hydra.core.config_store import ConfigStore
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
@@ -25,6 +26,18 @@ from memtech.errors import ConfigError, MemtechError
 from memtech.progress import EpochProgress, format_summary, progress_enabled
 
 SWEEP_STATE_ENV = "MEMTECH_SWEEP_STATE"  # folder where each sweep job leaves its status (set by the callback)
+
+def _register_launchers() -> None:
+    """``hydra/launcher=joblib_all_cores``: the joblib launcher with one job per core (Hydra's default is 10)."""
+    try:
+        from hydra_plugins.hydra_joblib_launcher.config import JobLibLauncherConf
+    except ImportError:  # the launcher plugin is a dependency; without it only the basic launcher works
+        return
+    ConfigStore.instance().store(group="hydra/launcher", name="joblib_all_cores", node=JobLibLauncherConf(n_jobs=-1),
+                                 provider="memtech")
+
+
+_register_launchers()
 
 # Registered at import so that sweep workers, which import this module to unpickle the task, resolve it too.
 OmegaConf.register_new_resolver("memtech_runs_dir", lambda: str(tracking.runs_dir()), replace=True)
