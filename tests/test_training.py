@@ -9,22 +9,17 @@ from conftest import digits_config
 from memtech.experiment import run_experiment
 from memtech.storage import Memory, SimClock, TensorStore
 
-# Every written bit may flip (not only switching ones) at 1e-6: an unprotected float32 exponent flip
-# sooner or later produces an Inf/NaN weight, so all-MRAM training breaks (measured: diverges, seeds 0, 1).
-BREAKING_MRAM = {"ber": 1e-6, "write_error_mode": "any"}
+# Every written bit may flip (not only switching ones). Unprotected at 1e-5, about one weight write in
+# twenty flips an exponent's top bit, so an Inf/NaN weight appears within the first epochs whatever the
+# random stream (measured: diverged at seeds 0-3, by iteration 172).
+BREAKING_MRAM = {"ber": 1e-5, "write_error_mode": "any"}
+# At 1e-3 with the sanity check (non-finite or huge reads are zeroed) training never diverges but learns
+# nothing while the weights sit in MRAM (measured: accuracy 0.07-0.17 all-MRAM; 0.90-0.94 with 40 % SRAM
+# at the end, seeds 0-3).
+DAMAGING_MRAM = {"ber": 1e-3, "write_error_mode": "any", "protection": "sanity"}
 
 
-def test_all_sram_digits_mlp_reaches_95_percent(registry):
-    result = run_experiment(digits_config("all_sram"), registry=registry)
-    assert not result.diverged
-    assert result.final_test_accuracy >= 0.95
-    assert len(result.epochs) == 20
-    assert result.epochs[-1].test_accuracy == pytest.approx(result.final_test_accuracy)
-    # error-free memory: nothing may have been injected
-    assert result.metrics()["flips"] == 0
-
-
-def test_all_mram_at_breaking_ber_is_recorded_not_crashed(registry, quiet_overflow):
+def test_all_mram_at_breaking_ber_records_divergence_without_crashing(registry, quiet_overflow):
     result = run_experiment(digits_config("all_mram", mram=BREAKING_MRAM), registry=registry)
     assert result.diverged
     assert result.diverged_at_iteration == result.iterations < 20 * 43
@@ -33,16 +28,26 @@ def test_all_mram_at_breaking_ber_is_recorded_not_crashed(registry, quiet_overfl
     assert result.metrics()["mram.mram.flips"] > 0
 
 
+def test_all_mram_at_damaging_ber_is_far_less_accurate(registry, quiet_overflow):
+    result = run_experiment(digits_config("all_mram", mram=DAMAGING_MRAM), registry=registry)
+    assert not result.diverged and result.iterations == 20 * 43
+    assert result.final_test_accuracy < 0.4  # all-SRAM reaches >= 0.95
+    metrics = result.metrics()
+    assert metrics["mram.mram.values_zeroed"] > 0 and metrics["mram.mram.flips"] > 1000
+
+
 def test_mram_then_sram_recovers_what_all_mram_loses(registry, quiet_overflow):
-    schedule = {"name": "mram_then_sram", "first_fraction": 0.4}
-    hybrid = run_experiment(digits_config(schedule, mram=BREAKING_MRAM), registry=registry)
-    all_mram = run_experiment(digits_config("all_mram", mram=BREAKING_MRAM), registry=registry)
+    schedule = {"name": "mram_then_sram", "first_fraction": 0.6}
+    hybrid = run_experiment(digits_config(schedule, mram=DAMAGING_MRAM), registry=registry)
+    all_mram = run_experiment(digits_config("all_mram", mram=DAMAGING_MRAM), registry=registry)
     assert not hybrid.diverged
-    assert hybrid.final_test_accuracy >= 0.93
+    assert hybrid.final_test_accuracy >= 0.85
     assert hybrid.final_test_accuracy > all_mram.final_test_accuracy + 0.5
-    assert hybrid.epochs[-1].phase == "sram"
-    # the faults happened: the hybrid's MRAM phase saw flips like the all-MRAM run did
-    assert hybrid.metrics()["mram.mram.flips"] > 0
+    assert [r.phase for r in hybrid.epochs][11:13] == ["mram", "sram"]
+    # the MRAM phase was as damaged as the all-MRAM run: the recovery is the SRAM phase's doing
+    mram_epochs = [r.test_accuracy for r in hybrid.epochs if r.phase == "mram"]
+    assert max(mram_epochs) < 0.75 and np.mean(mram_epochs) < 0.4  # measured: mean 0.15-0.26, seeds 0-3
+    assert hybrid.metrics()["mram.mram.flips"] > 1000 and hybrid.metrics()["flips"] == hybrid.metrics()["mram.mram.flips"]
 
 
 def test_relaxed_but_physical_mram_still_trains(registry):
