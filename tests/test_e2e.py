@@ -1,0 +1,165 @@
+"""``memtech-run`` end to end, in subprocesses, on temporary stores: single runs and multirun sweeps with the
+joblib (parallel), basic (sequential) and submitit (local executor) launchers."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from memtech import cli, tracking
+
+MEMTECH_RUN = str(Path(sys.executable).parent / "memtech-run")
+
+
+def memtech_run(runs: Path, *args: str, timeout: float = 240) -> subprocess.CompletedProcess:
+    env = dict(os.environ, **{tracking.RUNS_DIR_ENV: str(runs)})
+    env.pop("MLFLOW_TRACKING_URI", None)
+    env.pop(tracking.PARENT_RUN_ENV, None)
+    return subprocess.run([MEMTECH_RUN, *args], capture_output=True, text=True, env=env, timeout=timeout, cwd=runs.parent)
+
+
+@pytest.fixture(scope="module")
+def migrated_store(tmp_path_factory) -> Path:
+    """An empty store with its schema made once: creating the schema costs seconds per fresh store."""
+    path = tmp_path_factory.mktemp("template") / "mlflow.db"
+    tracking.prepare_store(f"sqlite:///{path}", "memtech")
+    return path
+
+
+def runs_with_store(tmp_path: Path, template: Path) -> Path:
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    shutil.copy(template, runs / "mlflow.db")
+    return runs
+
+
+def record_sram_baseline(uri: str, overrides: list[str]) -> None:
+    """What `memtech-run experiment=sram_baseline` records, made in this process to spare a subprocess."""
+    from hydra import compose, initialize_config_module
+    from omegaconf import OmegaConf
+
+    import memtech.hydra_main  # noqa: F401 - registers the resolvers
+    from memtech.experiment import run_experiment
+
+    with initialize_config_module("memtech_conf", version_base="1.3"):
+        config = OmegaConf.to_container(compose("config", overrides=["experiment=sram_baseline", *overrides]), resolve=True)
+    run = tracking.MlflowRun(uri, "memtech", str(config["name"]), tracking.run_tags(config))
+    run.finish(run_experiment(config), None, log_model=False)
+
+
+def store_runs(runs: Path) -> list:
+    uri = f"sqlite:///{runs}/mlflow.db"
+    client = tracking.client(uri)
+    experiment = client.get_experiment_by_name("memtech")
+    return client.search_runs([experiment.experiment_id], max_results=1000)
+
+
+def test_single_run_records_params_metrics_and_artifacts_and_compares_to_a_baseline(tmp_path, monkeypatch, capsys, migrated_store):
+    runs = runs_with_store(tmp_path, migrated_store)
+    record_sram_baseline(f"sqlite:///{runs}/mlflow.db", ["trainer.epochs=2"])
+    done = memtech_run(runs, "trainer.epochs=2", "memories.mram.ber=1e-3", "progress=true")
+    assert done.returncode == 0, done.stderr
+    assert "epoch 2/2  phase sram" in done.stderr
+    assert "test accuracy" in done.stdout and "memtech ui" in done.stdout
+    assert "x the all-SRAM baseline" in done.stdout and "mram       mram       stt_mram" in done.stdout
+
+    recorded = {r.info.run_name: r for r in store_runs(runs)}
+    assert set(recorded) == {"sram_baseline", "mram_then_sram"}
+    assert recorded["sram_baseline"].data.tags["memtech.all_sram"] == "true"
+    run = recorded["mram_then_sram"]
+    assert run.info.status == "FINISHED"
+    assert run.data.params["memories.mram.ber"] == "0.001"
+    assert run.data.params["memories.mram.technology"] == "stt_mram"
+    assert run.data.params["schedule.first_fraction"] == "0.8"
+    assert run.data.params["trainer.epochs"] == "2"
+    metrics = run.data.metrics
+    for key in ("test_accuracy", "energy_j", "memory_latency_s", "flips", "errors_detected", "diverged",
+                "mram.mram.energy_j", "sram.sram.energy_j", "phase.mram.energy_j", "mram.mram.latency_s"):
+        assert key in metrics, key
+    assert metrics["flips"] > 0, "BER 1e-3 flips bits"
+    assert 0.0 <= metrics["test_accuracy"] <= 1.0
+    assert run.data.tags["memtech.overrides"] == "trainer.epochs=2 memories.mram.ber=1e-3 progress=true"
+
+    client = tracking.client(f"sqlite:///{runs}/mlflow.db")
+    assert len(client.get_metric_history(run.info.run_id, "epoch.test_accuracy")) == 2
+    config_text = Path(client.download_artifacts(run.info.run_id, "config.yaml", str(tmp_path))).read_text()
+    assert "technology: stt_mram" in config_text and "ber: 0.001" in config_text
+    assert {a.path for a in client.list_artifacts(run.info.run_id, "model")} == {"model/model.npz", "model/result.json"}
+    hydra_dirs = list((runs / "hydra").glob("*/*_mram_then_sram"))
+    assert len(hydra_dirs) == 1 and (hydra_dirs[0] / "model.npz").is_file()
+
+    # The stored weights score new data, found by run id.
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    np.savez(tmp_path / "new.npz", x=digits.data[:300] / 16.0, y=digits.target[:300])
+    monkeypatch.setenv(tracking.RUNS_DIR_ENV, str(runs))
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    capsys.readouterr()
+    assert cli.main(["predict", run.info.run_id, str(tmp_path / "new.npz")]) == 0
+    assert "on 300 samples" in capsys.readouterr().out
+
+
+def test_progress_stays_quiet_when_stderr_is_not_a_terminal(tmp_path):
+    done = memtech_run(tmp_path / "runs", "trainer.epochs=2", "tracking=none")
+    assert done.returncode == 0, done.stderr
+    assert "epoch" not in done.stderr
+    assert "test accuracy" in done.stdout
+    assert not (tmp_path / "runs" / "mlflow.db").exists(), "tracking=none records nothing"
+
+
+def test_a_bad_config_stops_before_any_work_with_a_clear_message(tmp_path):
+    done = memtech_run(tmp_path / "runs", "memories.mram.ber=1.5")
+    assert done.returncode == 2
+    assert "memtech-run: error: memories.mram.ber must be a number in [0, 1], got 1.5" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert not (tmp_path / "runs" / "mlflow.db").exists(), "nothing is recorded for a config that never ran"
+
+
+@pytest.mark.slow
+def test_parallel_sweep_on_a_fresh_store_records_every_job_under_one_parent(tmp_path):
+    runs = tmp_path / "runs"
+    assert not runs.exists()
+    # Four jobs in four workers, one of them with a BER out of range: it fails, is recorded, the others go on.
+    done = memtech_run(runs, "-m", "hydra.launcher.n_jobs=4", "trainer.epochs=1", "memories.mram.ber=1e-8,1e-4,1e-3,2.0")
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "1 of 4 sweep jobs failed" in done.stderr
+    recorded = store_runs(runs)
+    parents = [r for r in recorded if r.data.tags.get(tracking.PARENT_TAG) == "parent"]
+    assert len(parents) == 1
+    parent = parents[0]
+    children = [r for r in recorded if r.data.tags.get(tracking.PARENT_ID_TAG) == parent.info.run_id]
+    assert len(children) == 4 and len(recorded) == 5, "no run lost, none outside the parent"
+    by_ber = {r.data.params.get("memories.mram.ber"): r for r in children}
+    assert {b for b, r in by_ber.items() if r.info.status == "FINISHED"} == {"1e-08", "0.0001", "0.001"}
+    failed = by_ber["2.0"]
+    assert failed.info.status == "FAILED"
+    assert "memories.mram.ber must be a number in [0, 1], got 2.0" in failed.data.tags["memtech.error"]
+    for run in children:
+        if run.info.status == "FINISHED":
+            assert "test_accuracy" in run.data.metrics and "energy_j" in run.data.metrics
+    client = tracking.client(f"sqlite:///{runs}/mlflow.db")
+    parent = client.get_run(parent.info.run_id)
+    assert parent.info.status == "FAILED" and parent.data.tags["memtech.failed_jobs"] == "1"
+    assert parent.data.tags["memtech.swept"] == "memories.mram.ber"
+    assert [a.path for a in client.list_artifacts(parent.info.run_id, "compare")] == [f"compare/{parent.info.run_id}.png"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("launcher", ["basic", "submitit_local"])
+def test_sequential_and_submitit_launchers_record_a_sweep(tmp_path, launcher, migrated_store):
+    runs = runs_with_store(tmp_path, migrated_store)
+    done = memtech_run(runs, "-m", f"hydra/launcher={launcher}", "trainer.epochs=1", "schedule.first_fraction=0.2,0.8")
+    assert done.returncode == 0, done.stdout + done.stderr
+    recorded = store_runs(runs)
+    parent = [r for r in recorded if r.data.tags.get(tracking.PARENT_TAG) == "parent"]
+    assert len(parent) == 1 and parent[0].info.status == "FINISHED"
+    children = [r for r in recorded if r.data.tags.get(tracking.PARENT_ID_TAG) == parent[0].info.run_id]
+    assert sorted(r.data.params["schedule.first_fraction"] for r in children) == ["0.2", "0.8"]
+    assert all(r.info.status == "FINISHED" for r in children)
