@@ -89,3 +89,14 @@ def test_tradeoff_preset_sweeps_pulse_over_both_cells():
     assert mram.params.thermal_stability == 60.0
     assert 1e-5 < mram.error_model().write_ber_0to1 < 1e-3
     assert point["schedule"]["first_fraction"] == 0.8
+
+
+def test_a_placement_that_does_not_fit_names_the_tensors_and_the_capacity(registry):
+    from memtech.errors import CapacityError
+
+    config = digits_config("mram_then_sram", mram={"capacity_mb": 0.001}, epochs=1)
+    with pytest.raises(CapacityError) as info:
+        run_experiment(config, registry=registry)
+    message = str(info.value)
+    assert "memories.mram.capacity_mb" in message and "weights" in message and "biases" in message
+    assert "0.001 MB = 8388 bit" in message
