@@ -50,8 +50,8 @@ class SttMramParams(MemoryParams):
                                   "current); 0: error-free writes at the given pulse; null: WER from the physical knobs")
     solve_for: str = knob("pulse", choices=("pulse", "current"),
                           help="with a target ber: solve for the write pulse (current fixed) or the current (pulse fixed)")
-    write_ber_0to1: float | None = knob(None, min=0.0, max=1.0, help="failure rate of 0->1 switches; overrides the physics")
-    write_ber_1to0: float | None = knob(None, min=0.0, max=1.0, help="failure rate of 1->0 switches; overrides the physics")
+    write_ber_0to1: float | None = knob(None, min=0.0, max=1.0, help="failure rate of 0->1 switches per write attempt; overrides the physics")
+    write_ber_1to0: float | None = knob(None, min=0.0, max=1.0, help="failure rate of 1->0 switches per write attempt; overrides the physics")
     write_error_mode: str = knob("switch", choices=("switch", "any"),
                                  help="switch: only bits that change can fail (physical); any: every written bit can flip")
     thermal_stability: float = knob(40.0, min=0.0, min_exclusive=True,
@@ -89,6 +89,9 @@ class SttMramParams(MemoryParams):
     read_disturb_ber: float | None = knob(None, min=0.0, max=1.0,
                                           help="per-read flip probability; null: from Δ, read current and pulse (§5.4)")
     read_sense_ber: float = knob(0.0, min=0.0, max=1.0, help="sensing errors that corrupt only the value read")
+    write_verify: bool = knob(False, source="memory-parameters.md §5.2: write-verify-write (Intel 22FFL [A])",
+                              help="read back after each write and rewrite failed bits once: WER_eff = WER², "
+                                   "energy E + E_verify + WER·E, latency adds a verify and (rarely) a second pulse")
     retention_report_s: float = knob(1.0, unit="s", min=0.0, min_exclusive=True,
                                      source="memory-parameters.md §0: relaxed retention 1-10 s",
                                      help="storage time at which the model card reports the retention failure probability")
@@ -140,7 +143,8 @@ class SttMram(MemoryTechnology):
             return OperatingPoint(pulse, i01, i10,
                                   physics.stt_wer(delta, i01, pulse, tau_d, tau0, b),
                                   physics.stt_wer(delta, i10, pulse, tau_d, tau0, b))
-        target = p.ber
+        # With write-verify-write a bit is wrong only if both attempts fail: each attempt may fail √target.
+        target = math.sqrt(p.ber) if p.write_verify else p.ber
         if p.solve_for == "current":
             i = physics.stt_current_for_wer(delta, pulse, target, tau_d)
             return OperatingPoint(pulse, i, i, target, target)
@@ -167,8 +171,17 @@ class SttMram(MemoryTechnology):
                               f"(solved pulse {point.pulse_s * 1e9:.3g} ns)")
 
     # --- the three models ----------------------------------------------------------------------------
+    def attempt_wers(self) -> tuple[float, float]:
+        """WER of one write attempt per direction (before any verify), explicit overrides applied."""
+        p = self.params
+        point = self.operating_point()
+        w01 = point.wer_0to1 if p.write_ber_0to1 is None else p.write_ber_0to1
+        w10 = point.wer_1to0 if p.write_ber_1to0 is None else p.write_ber_1to0
+        return w01, w10
+
     def write_energy_j_per_bit(self) -> float:
-        """Mean energy of one bit write: half the written bits switch each way on random data (§5.2)."""
+        """Mean energy of one bit write: half the written bits switch each way on random data (§5.2);
+        with write-verify, E_1 + E_verify + WER_1·E_2 (§5.2)."""
         p = self.params
         if p.write_energy_pj_per_bit is not None:
             return p.write_energy_pj_per_bit * 1e-12
@@ -176,7 +189,25 @@ class SttMram(MemoryTechnology):
         ic01, ic10 = self.critical_currents_a()
         e01 = physics.stt_write_energy_j(p.bitline_voltage_v, point.current_ratio_0to1, ic01, point.pulse_s)
         e10 = physics.stt_write_energy_j(p.bitline_voltage_v, point.current_ratio_1to0, ic10, point.pulse_s)
-        return 0.5 * (e01 + e10)
+        if not p.write_verify:
+            return 0.5 * (e01 + e10)
+        w01, w10 = self.attempt_wers()
+        verify = p.read_energy_pj_per_bit * 1e-12
+        return 0.5 * ((1.0 + w01) * e01 + (1.0 + w10) * e10) + verify
+
+    def write_time_s(self) -> float:
+        """One access: the pulse plus periphery; with write-verify a verify read, and a second pulse when any
+        of the access's bits failed (probability 1 − (1 − WER)^width, on random data half switch each way)."""
+        p = self.params
+        if p.write_latency_ns is not None:
+            return p.write_latency_ns * 1e-9
+        pulse = self.operating_point().pulse_s + p.write_overhead_ns * 1e-9
+        if not p.write_verify:
+            return pulse
+        w01, w10 = self.attempt_wers()
+        half = p.access_width_bits / 2.0
+        p_rewrite = -math.expm1(half * (math.log1p(-min(w01, 1 - 1e-16)) + math.log1p(-min(w10, 1 - 1e-16))))
+        return pulse + p.read_latency_ns * 1e-9 + p_rewrite * pulse
 
     def read_disturb_probability(self) -> float:
         p = self.params
@@ -187,9 +218,9 @@ class SttMram(MemoryTechnology):
 
     def error_model(self) -> ErrorModel:
         p = self.params
-        point = self.operating_point()
-        w01 = point.wer_0to1 if p.write_ber_0to1 is None else p.write_ber_0to1
-        w10 = point.wer_1to0 if p.write_ber_1to0 is None else p.write_ber_1to0
+        w01, w10 = self.attempt_wers()
+        if p.write_verify:
+            w01, w10 = w01 * w01, w10 * w10  # a bit stays wrong only if the rewrite fails too (§5.2)
         # Néel–Brown (§5.3): each stored bit flips at rate exp(-Δ)/τ0, in either direction.
         retention_rate = physics.neel_brown_rate_per_s(p.thermal_stability, p.attempt_time_ns * 1e-9)
         return ErrorModel(
@@ -204,8 +235,7 @@ class SttMram(MemoryTechnology):
 
     def latency_model(self) -> LatencyModel:
         p = self.params
-        write_s = p.write_latency_ns * 1e-9 if p.write_latency_ns is not None else self.operating_point().pulse_s + p.write_overhead_ns * 1e-9
-        return LatencyModel(p.read_latency_ns * 1e-9, write_s, p.access_width_bits, p.banks, self.offchip_latency_s_per_bit())
+        return LatencyModel(p.read_latency_ns * 1e-9, self.write_time_s(), p.access_width_bits, p.banks, self.offchip_latency_s_per_bit())
 
     def energy_model(self) -> EnergyModel:
         p = self.params
@@ -221,7 +251,10 @@ class SttMram(MemoryTechnology):
         point = self.operating_point()
         ic01, ic10 = self.critical_currents_a()
         delta, _, tau0, _ = self._constants()
+        w01, w10 = self.attempt_wers()
         return {
+            "write_attempt_ber_0to1": w01,
+            "write_attempt_ber_1to0": w10,
             "write_pulse_ns": point.pulse_s * 1e9,
             "write_current_ratio_0to1": point.current_ratio_0to1,
             "write_current_ratio_1to0": point.current_ratio_1to0,

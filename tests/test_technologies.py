@@ -246,3 +246,18 @@ def test_physics_constants_are_those_of_the_reference(registry):
     ic0 = mram.critical_currents_a()[0]
     # within 1.5x of the macrospin value for α = 0.01, η = 0.5 (§5.2: real devices 1.5–3× above)
     assert 1.0 <= ic0 / physics.macrospin_critical_current_a(40, 0.01, 0.5) <= 3.0
+
+
+def test_write_verify_write_squares_the_error_and_costs_a_verify(registry):
+    """§5.2: WER_eff = WER_1·WER_2, mean energy E_1 + E_verify + WER_1·E_2."""
+    plain = build(registry, "stt_mram", ber=None)
+    verified = build(registry, "stt_mram", ber=None, write_verify=True)
+    wer = plain.error_model().write_ber_0to1
+    assert verified.error_model().write_ber_0to1 == pytest.approx(wer * wer, rel=1e-12)
+    e1 = plain.energy_model().write_j_per_bit
+    assert verified.energy_model().write_j_per_bit == pytest.approx(e1 * (1 + wer) + 0.25e-12, rel=1e-12)
+    assert verified.latency_model().write_s_per_access > plain.latency_model().write_s_per_access + 4e-9
+    # at the same target the verified cell needs a shorter pulse per attempt
+    target = build(registry, "stt_mram", ber=1e-6, write_verify=True)
+    assert target.error_model().write_ber_0to1 == pytest.approx(1e-6, rel=1e-9)
+    assert target.operating_point().pulse_s < build(registry, "stt_mram", ber=1e-6).operating_point().pulse_s
