@@ -17,6 +17,7 @@ Design requirements:
 
 from __future__ import annotations
 
+import bisect
 import math
 import zlib
 from typing import Any
@@ -37,18 +38,31 @@ class BernoulliStream:
     """Hit positions in an endless stream of independent Bernoulli(p) bits.
 
     ``take(n, p)`` consumes the next ``n`` bits of the stream and returns the sorted positions (0-based,
-    relative to those ``n`` bits) of the bits that fail.
+    relative to those ``n`` bits) of the bits that fail. Hit positions are drawn ahead in blocks (geometric
+    gaps, cumulated) and kept as absolute positions in the stream, so a call without a hit is one integer
+    comparison and a call with a few hits is one binary search and one slice.
     """
 
-    __slots__ = ("_rng", "_p", "_next")
+    __slots__ = ("_rng", "_p", "_buffer", "_list", "_index", "_next", "_consumed")
+
+    _BLOCK = 256  # gaps drawn per refill at least: amortizes the generator call over many hits
 
     def __init__(self, rng: np.random.Generator):
         self._rng = rng
         self._p = 0.0
-        self._next = _NO_HIT  # position of the next hit, relative to the start of the next take()
+        self._buffer = EMPTY_POSITIONS  # absolute positions of upcoming hits; _buffer[_index] == _next
+        self._list: list[int] | None = None  # the same positions as a Python list, made when take_list needs it
+        self._index = 0
+        self._next = _NO_HIT
+        self._consumed = 0  # bits of the stream consumed so far
 
-    def _first_gap(self, p: float) -> int:
-        return int(self._rng.geometric(p)) - 1 if p > 0.0 else _NO_HIT
+    def _refill(self, after: int, expected_hits: float) -> None:
+        """Draw the hits that follow absolute position ``after`` (the last hit drawn, or one before the start)."""
+        size = max(self._BLOCK, int(expected_hits + 5.0 * math.sqrt(expected_hits) + 16))
+        self._buffer = after + np.cumsum(self._rng.geometric(self._p, size=size))
+        self._list = None
+        self._index = 0
+        self._next = int(self._buffer[0])
 
     def take(self, n_bits: int, p: float) -> np.ndarray:
         if p != self._p:
@@ -56,51 +70,76 @@ class BernoulliStream:
                 raise ValueError(f"bit error probability must be in [0, 1], got {p!r}")
             # Memoryless: the bits after this point are a fresh Bernoulli(p) stream whatever came before.
             self._p = p
-            self._next = self._first_gap(p)
-        if self._next >= n_bits:  # the common case: nothing fails in these n bits
-            self._next -= n_bits
+            if p == 0.0:
+                self._buffer, self._index, self._next = EMPTY_POSITIONS, 0, _NO_HIT
+            else:
+                self._refill(self._consumed - 1, 0.0)
+        start = self._consumed
+        end = start + n_bits
+        if self._next >= end:  # the common case: nothing fails in these n bits
+            self._consumed = end
             return EMPTY_POSITIONS
         chunks = []
-        position = self._next
         while True:
-            expected = (n_bits - position) * p
-            size = int(expected + 5.0 * np.sqrt(expected) + 16)
-            positions = position + np.concatenate(([0], np.cumsum(self._rng.geometric(p, size=size))))
-            inside = int(np.searchsorted(positions, n_bits))
-            chunks.append(positions[:inside])
-            if inside < len(positions):
-                self._next = int(positions[inside]) - n_bits
+            buffer = self._buffer
+            stop = int(buffer.searchsorted(end))
+            chunks.append(buffer[self._index:stop])
+            if stop < len(buffer):
+                self._index = stop
+                self._next = int(buffer[stop])
                 break
-            position = int(positions[-1])  # all drawn hits fell inside: keep drawing from the last one
-            chunks[-1] = positions[:-1]
-        return np.concatenate(chunks).astype(np.int64, copy=False)
+            self._refill(int(buffer[-1]), (end - int(buffer[-1])) * self._p)
+        self._consumed = end
+        hits = chunks[0] if len(chunks) == 1 else np.concatenate(chunks)
+        return hits - start
+
+    def take_list(self, n_bits: int, p: float) -> list[int]:
+        """:meth:`take` as a Python list: the same hits, cheaper to walk element by element when they are few."""
+        start = self._consumed
+        if p == self._p and self._next >= start + n_bits:
+            self._consumed = start + n_bits
+            return []
+        if p == self._p and self._index + 64 < len(self._buffer):
+            if self._list is None:
+                self._list = self._buffer.tolist()
+            end = start + n_bits
+            positions = self._list
+            stop = bisect.bisect_left(positions, end, self._index)
+            if stop < len(positions):  # all hits within the buffer: no array call at all
+                hits = positions[self._index:stop]
+                self._index, self._next, self._consumed = stop, positions[stop], end
+                return [hit - start for hit in hits]
+        return self.take(n_bits, p).tolist()
 
 
 class PoissonStream:
     """Events of a unit-rate Poisson process over accumulated exposure (bit-seconds × rate).
 
     Used for time-dependent events such as retention: a stored bit flips at a constant hazard rate, so the
-    flips of all bits together form a Poisson process in (bit × time). Keeping the exposure left until the
-    next event across calls makes an interval with no event cost one float comparison, and the result is
-    exact for any split of time into intervals (uniformization of the two-state Markov chain of each bit).
+    flips of all bits together form a Poisson process in (bit × time). The exposure at which the next event
+    happens is kept across calls (``next_at``, on the stream's own cumulative scale), so an interval with no
+    event costs one float comparison, and the result is exact for any split of time into intervals
+    (uniformization of the two-state Markov chain of each bit).
     """
 
-    __slots__ = ("_rng", "_next")
+    __slots__ = ("_rng", "_consumed", "next_at")
 
     def __init__(self, rng: np.random.Generator):
         self._rng = rng
-        self._next = float(rng.exponential())
+        self._consumed = 0.0  # exposure consumed so far
+        self.next_at = float(rng.exponential())  # cumulative exposure of the next event
 
     def take(self, exposure: float) -> int:
         """Number of events within the next ``exposure`` units."""
-        if exposure < self._next:
-            self._next -= exposure
-            return 0
-        count, position = 0, self._next
-        while position <= exposure:
+        return self.take_until(self._consumed + exposure)
+
+    def take_until(self, total_exposure: float) -> int:
+        """Number of events up to cumulative exposure ``total_exposure`` (not counted before)."""
+        self._consumed = total_exposure
+        count = 0
+        while self.next_at <= total_exposure:
             count += 1
-            position += float(self._rng.exponential())
-        self._next = position - exposure
+            self.next_at += float(self._rng.exponential())
         return count
 
     def positions(self, count: int, n_bits: int) -> np.ndarray:

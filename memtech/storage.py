@@ -42,16 +42,32 @@ class AccessCounters:
     write_time_s: float = 0.0
     occupied_time_s: float = 0.0  # simulated time during which the memory held data (leakage/refresh)
     flips: dict[str, int] = field(default_factory=lambda: {event: 0 for event in EVENTS})
-    flips_by_field: dict[str, int] = field(default_factory=lambda: defaultdict(int))
-    flips_by_bit: dict[int, int] = field(default_factory=lambda: defaultdict(int))  # codeword bit index (0 = LSB)
     errors_corrected: int = 0
     errors_detected: int = 0
     values_zeroed: int = 0
     cells_worn_out: int = 0
+    # flips per codeword bit (0 = least significant; data bits first, then check bits) and each bit's field
+    bit_flips: list[int] = field(default_factory=lambda: [0] * 64)
+    bit_fields: tuple[str, ...] = ()
 
     @property
     def total_flips(self) -> int:
         return sum(self.flips.values())
+
+    @property
+    def flips_by_bit(self) -> dict[int, int]:
+        """Flips per codeword bit position, for the positions that flipped at least once."""
+        return {bit: count for bit, count in enumerate(self.bit_flips) if count}
+
+    @property
+    def flips_by_field(self) -> dict[str, int]:
+        """Flips per field of the stored format (sign, exponent, mantissa; int8: sign, value) and check bits."""
+        out: dict[str, int] = {}
+        for bit, count in enumerate(self.bit_flips):
+            if count:
+                name = self.bit_fields[bit]
+                out[name] = out.get(name, 0) + count
+        return out
 
 
 class SimClock:
@@ -76,7 +92,9 @@ class Memory:
         self.energy = technology.energy_model()
         self.seed = seed
         self.format = FORMATS[self.params.storage_format]
-        self.counters: dict[str, AccessCounters] = defaultdict(AccessCounters)
+        data_bits = self.format.bits
+        bit_fields = tuple(self.format.field_of_bit(b) if b < data_bits else "check" for b in range(64))
+        self.counters: dict[str, AccessCounters] = defaultdict(lambda: AccessCounters(bit_fields=bit_fields))
         self._arenas_made: dict[str, int] = defaultdict(int)
 
     def stream_names(self, role: str) -> tuple[str, ...]:
@@ -91,6 +109,7 @@ class Memory:
 
 
 _ONE = np.uint64(1)
+_FEW = 32  # up to this many hits, the element-by-element path is the cheaper one
 
 
 class Arena:
@@ -123,8 +142,15 @@ class Arena:
         self._errors = errors
         self._write_p = max(errors.write_ber_0to1, errors.write_ber_1to0, errors.write_ber_hold)
         self._write_uniform = errors.write_ber_0to1 == errors.write_ber_1to0 == errors.write_ber_hold
+        # the usual STT-MRAM case: both switches fail alike and holding cells never do
+        self._write_switch_only = errors.write_ber_hold == 0.0 and errors.write_ber_0to1 == errors.write_ber_1to0
         self._retention_rate = max(errors.retention_rate_0to1_per_s, errors.retention_rate_1to0_per_s)
         self._sanity = memory.params.protection == "sanity"
+        # few hits on host words without check bits are applied element by element (see _flip_few)
+        self._scalar_path = xp is np and not self.code.check_bits
+        if self._scalar_path:
+            self._word_view = memoryview(self.words)  # plain-int element access, ~3x cheaper than NumPy scalars
+            self._word_shift = self.code_bits.bit_length() - 1  # without check bits the width is 8, 16 or 32
         self._sanity_bound = memory.params.sanity_bound
         names = memory.stream_names(role)
         self._streams = {event: faults.BernoulliStream(faults.stream_rng(memory.seed, *names, event)) for event in EVENTS}
@@ -133,7 +159,12 @@ class Arena:
         self._retention_events = faults.PoissonStream(faults.stream_rng(memory.seed, *names, "retention-events"))
         self.damage_words = np.empty(0, dtype=np.int64)
         self.damage_masks = np.empty(0, dtype=np.uint64)
-        self._retention_checked_s = clock.now_s
+        # Retention events come at ``hazard`` per second of simulated time; the time of the next one is kept so
+        # that an access with none due costs one comparison.
+        self._retention_hazard_per_s = self.n_bits * self._retention_rate
+        self._retention_origin_s = clock.now_s
+        self._retention_due_s = (clock.now_s + self._retention_events.next_at / self._retention_hazard_per_s
+                                 if self._retention_rate > 0.0 else math.inf)
         self._counters_phase: str | None = None
         self._counters = AccessCounters()
         self._time_cache: dict[tuple[int, bool], float] = {}
@@ -170,14 +201,17 @@ class Arena:
             self._time_cache[key] = seconds
         return seconds
 
-    def _count_flips(self, event: str, positions: np.ndarray) -> None:
+    def _count_flips(self, event: str, bits: np.ndarray) -> None:
+        """Count flips of ``event`` at codeword bit positions ``bits`` (position modulo the codeword width)."""
         counters = self.counters
-        counters.flips[event] += len(positions)
-        bits, counts = np.unique(positions % self.code_bits, return_counts=True)
-        for bit, count in zip(bits.tolist(), counts.tolist()):
-            name = "check" if bit >= self.data_bits else self.format.field_of_bit(bit)
-            counters.flips_by_field[name] += count
-            counters.flips_by_bit[bit] += count
+        counters.flips[event] += len(bits)
+        histogram = counters.bit_flips
+        if len(bits) <= 64:  # the usual few hits: a Python loop beats a numpy round trip
+            for bit in bits.tolist():
+                histogram[bit] += 1
+        else:
+            for bit, count in enumerate(np.bincount(bits, minlength=self.code_bits).tolist()):
+                histogram[bit] += count
 
     def _add_damage(self, words: np.ndarray, masks: np.ndarray) -> None:
         self.damage_words, self.damage_masks = faults.merge_masks(self.damage_words, self.damage_masks, words, masks)
@@ -218,21 +252,49 @@ class Arena:
         keep = self._accept_rng.random(len(positions)) * p_candidate < p_of_hit
         return positions[keep]
 
-    def _apply_stored_flips(self, event: str, positions: np.ndarray, offset_words: int = 0) -> None:
+    def _apply_stored_flips(self, event: str, positions: np.ndarray | list[int], offset_words: int = 0) -> None:
         """Flip stored cells at sorted, distinct codeword-bit ``positions`` (relative to word ``offset_words``)."""
         if len(positions) == 0:
             return
+        if isinstance(positions, list):  # from the element-by-element path
+            if not len(self._stuck_words):
+                self._flip_few(event, positions, offset_words)
+                return
+            positions = np.array(positions, dtype=np.int64)
         if len(self._stuck_words):  # a stuck cell holds its value whatever happens to it
             positions = self._not_stuck(positions, offset_words)
             if len(positions) == 0:
                 return
-        self._count_flips(event, positions)
-        words, masks = faults.word_masks(positions, self.code_bits)
-        words = words + offset_words
-        data = masks & self._data_mask
-        touched = data != 0
-        faults.xor_words(self.xp, self.words, words[touched], data[touched])
-        self._add_damage(words, masks)
+        if self._scalar_path and len(positions) <= _FEW:
+            self._flip_few(event, positions.tolist(), offset_words)
+            return
+        words, bits = np.divmod(positions, self.code_bits)
+        self._count_flips(event, bits)
+        words += offset_words
+        if self.code.check_bits:
+            # Damage is only needed to decode check bits; without a code the stored words say it all.
+            word_index, masks = faults.word_masks(positions, self.code_bits)
+            self._add_damage(word_index + offset_words, masks)
+            data = bits < self.data_bits
+            words, bits = words[data], bits[data]
+        if self.xp is np:
+            # XOR is order-free, so an unbuffered scatter handles two hits in one word without grouping
+            np.bitwise_xor.at(self.words, words, np.left_shift(1, bits).astype(self.words.dtype))
+        else:
+            word_index, masks = faults.word_masks(words * self.code_bits + bits, self.code_bits)
+            faults.xor_words(self.xp, self.words, word_index, masks)
+
+    def _flip_few(self, event: str, positions: list[int], offset_words: int) -> None:
+        """:meth:`_apply_stored_flips` for a handful of hits on NumPy words without check bits, element by element
+        (cheaper than a dozen array calls at the few hits per step a low error rate gives)."""
+        counters = self.counters
+        counters.flips[event] += len(positions)
+        histogram, words, shift, low = counters.bit_flips, self._word_view, self._word_shift, self.code_bits - 1
+        for position in positions:
+            bit = position & low
+            histogram[bit] += 1
+            word = (position >> shift) + offset_words
+            words[word] ^= 1 << bit
 
     # --- stuck-at cells -------------------------------------------------------------------------------
     def _draw_stuck_map(self, names: tuple[str, ...]) -> None:
@@ -294,7 +356,7 @@ class Arena:
         bit_index = np.arange(self.code_bits, dtype=np.uint64)
         flipped = ((damage[:, None] >> bit_index[None, :]) & _ONE).astype(bool)
         positions = (words[:, None] * self.code_bits + np.arange(self.code_bits)[None, :])[flipped]
-        self._count_flips("stuck", positions)
+        self._count_flips("stuck", positions % self.code_bits)
         data = damage & self._data_mask
         faults.xor_words(self.xp, self.words, words[data != 0], data[data != 0])
         self._add_damage(words, damage)
@@ -318,12 +380,12 @@ class Arena:
 
     # --- time-dependent retention -------------------------------------------------------------------
     def _apply_retention(self) -> None:
-        if self._retention_rate == 0.0:
-            return
         now = self.clock.now_s
-        dt = now - self._retention_checked_s
-        self._retention_checked_s = now
-        count = self._retention_events.take(self.n_bits * self._retention_rate * dt)
+        if now < self._retention_due_s:
+            return
+        hazard, origin = self._retention_hazard_per_s, self._retention_origin_s
+        count = self._retention_events.take_until((now - origin) * hazard)
+        self._retention_due_s = origin + self._retention_events.next_at / hazard
         if count == 0:
             return
         errors = self._errors
@@ -348,7 +410,8 @@ class Arena:
         xp = self.xp
         n = int(values.size)
         stop = start + n
-        self._apply_retention()  # bring the old contents up to now before they are overwritten
+        if self.clock.now_s >= self._retention_due_s:
+            self._apply_retention()  # bring the old contents up to now before they are overwritten
         new_words, scale = self.format.encode(xp, values.reshape(-1))
         n_bits = n * self.code_bits
         counters = self.counters
@@ -357,16 +420,16 @@ class Arena:
         counters.write_time_s += seconds
         self.clock.advance(seconds)
 
-        hits = self._write_stream.take(n_bits, self._write_p) if self._write_p > 0.0 else faults.EMPTY_POSITIONS
+        if self._write_p == 0.0:
+            hits = faults.EMPTY_POSITIONS
+        elif self._scalar_path:
+            hits = self._write_stream.take_list(n_bits, self._write_p)
+            if len(hits) > _FEW:
+                hits = np.array(hits, dtype=np.int64)
+        else:
+            hits = self._write_stream.take(n_bits, self._write_p)
         if len(hits) and not self._write_uniform:
-            # A cell fails by its own transition: a failed switch (0->1 or 1->0), or a flip while holding.
-            errors = self._errors
-            words, bits = hits // self.code_bits, hits % self.code_bits
-            old = self._stored_bits(words + start, bits)
-            new = self._new_bits(faults.gather_words(xp, new_words, words), bits)
-            p_of_hit = np.where(old == new, errors.write_ber_hold,
-                                np.where(new == 1, errors.write_ber_0to1, errors.write_ber_1to0))
-            hits = self._thin(hits, self._write_p, p_of_hit)
+            hits = self._failed_writes(hits, new_words, start)
 
         self.words[start:stop] = new_words
         if self._value_scale is not None:
@@ -383,6 +446,44 @@ class Arena:
             if self._writes >= self._next_death:
                 self._wear_out()
         self._apply_stuck(start, stop)
+
+    def _failed_writes(self, hits: np.ndarray | list[int], new_words: Any, start: int) -> np.ndarray | list[int]:
+        """Thin candidate hits (drawn at the largest write rate) to the cells that fail by their own transition:
+        a failed switch (0->1 or 1->0), or a flip while holding."""
+        errors = self._errors
+        if isinstance(hits, list):
+            return self._failed_writes_few(hits, new_words, start)
+        words, bits = np.divmod(hits, self.code_bits)
+        if self.code.check_bits:
+            old = self._stored_bits(words + start, bits)
+            new = self._new_bits(faults.gather_words(self.xp, new_words, words), bits)
+        else:
+            shift = bits.astype(np.uint64)
+            old = (faults.gather_words(self.xp, self.words, words + start) >> shift) & _ONE
+            new = (faults.gather_words(self.xp, new_words, words) >> shift) & _ONE
+        if self._write_switch_only:
+            return hits[old != new]  # a switching cell fails at the candidate rate itself: no thinning draw
+        p_of_hit = np.where(old == new, errors.write_ber_hold,
+                            np.where(new == 1, errors.write_ber_0to1, errors.write_ber_1to0))
+        return self._thin(hits, self._write_p, p_of_hit)
+
+    def _failed_writes_few(self, candidates: list[int], new_words: np.ndarray, start: int) -> list[int]:
+        """:meth:`_failed_writes` element by element, for a handful of hits (same draws, same result)."""
+        words, new_words = self._word_view, memoryview(new_words)
+        shift, low = self._word_shift, self.code_bits - 1
+        if self._write_switch_only:
+            return [hit for hit in candidates if ((words[(hit >> shift) + start] ^ new_words[hit >> shift]) >> (hit & low)) & 1]
+        errors = self._errors
+        uniforms = self._accept_rng.random(len(candidates)).tolist()  # the draws the array path makes
+        kept = []
+        for hit, uniform in zip(candidates, uniforms):
+            word, bit = hit >> shift, hit & low
+            old = (words[word + start] >> bit) & 1
+            new = (new_words[word] >> bit) & 1
+            p_of_hit = errors.write_ber_hold if old == new else (errors.write_ber_0to1 if new else errors.write_ber_1to0)
+            if uniform * self._write_p < p_of_hit:
+                kept.append(hit)
+        return kept
 
     def _new_bits(self, new_data: np.ndarray, bits: np.ndarray) -> np.ndarray:
         codeword = new_data | (self.code.check_values(new_data) << np.uint64(self.data_bits))
@@ -409,7 +510,8 @@ class Arena:
         seconds = self._access_time_s(n_bits, False)
         counters.read_time_s += seconds
         self.clock.advance(seconds)
-        self._apply_retention()
+        if self.clock.now_s >= self._retention_due_s:
+            self._apply_retention()
         if errors.read_disturb_ber > 0.0:
             self._apply_stored_flips(
                 "read_disturb", self._streams["read_disturb"].take(n_bits, errors.read_disturb_ber), start
@@ -424,7 +526,7 @@ class Arena:
             words = words.copy()
             if len(sense):
                 # A sensing error corrupts the value read, check bits included, never the stored cell.
-                self._count_flips("read_sense", sense)
+                self._count_flips("read_sense", sense % self.code_bits)
                 sense_words, sense_masks = faults.word_masks(sense, self.code_bits)
                 data = sense_masks & self._data_mask
                 faults.xor_words(xp, words, sense_words[data != 0], data[data != 0])

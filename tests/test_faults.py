@@ -108,3 +108,12 @@ def test_word_masks_and_merge():
     assert masks.tolist() == [0b1001, 0b10, (1 << 31) | 1]
     merged_words, merged = faults.merge_masks(words, masks, np.array([1, 2]), np.array([0b10, 1], dtype=np.uint64))
     assert merged_words.tolist() == [0, 2] and merged.tolist() == [0b1001, 1 << 31]
+
+
+def test_take_list_gives_the_same_hits_as_take():
+    a = faults.BernoulliStream(faults.stream_rng(8, "same"))
+    b = faults.BernoulliStream(faults.stream_rng(8, "same"))
+    rng = np.random.default_rng(0)
+    for i in range(3000):
+        n, p = int(rng.integers(1, 200_000)), (1e-4 if i < 2000 else 1e-3)
+        assert a.take(n, p).tolist() == b.take_list(n, p)

@@ -296,3 +296,21 @@ def test_tensor_store_moves_roles_between_memories():
     np.testing.assert_array_equal(store.read("weights"), values)
     assert memories["sram"].counters["b"].bits_written == 10 * 39
     assert memories["mram"].counters["b"].bits_read == 10 * 32
+
+
+@pytest.mark.parametrize("errors", [
+    ErrorModel(write_ber_0to1=1e-4, write_ber_1to0=1e-4),
+    ErrorModel(write_ber_0to1=3e-4, write_ber_1to0=1e-4, write_ber_hold=2e-5, read_disturb_ber=1e-5),
+])
+def test_few_hit_path_matches_the_array_path(errors):
+    def run(scalar: bool):
+        arena = make_arena(errors, 5000, seed=9)
+        arena._scalar_path = scalar
+        rng = np.random.default_rng(3)
+        for _ in range(200):
+            arena.write(rng.standard_normal(5000).astype(np.float32))
+            arena.read()
+        return np.array(arena.words), dict(arena.counters.flips), arena.counters.flips_by_bit
+
+    fast, slow = run(True), run(False)
+    assert np.array_equal(fast[0], slow[0]) and fast[1:] == slow[1:] and sum(fast[1].values()) > 50

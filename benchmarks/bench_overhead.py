@@ -1,0 +1,83 @@
+"""Training with faults against the same run on an error-free memory: wall-time overhead of the fault engine.
+
+    .venv/bin/python benchmarks/bench_overhead.py            # default MLP (digits, hidden [64], batch 32)
+    .venv/bin/python benchmarks/bench_overhead.py --repeats 7 --epochs 20
+
+Both runs have the same seed, schedule, placement, STT-MRAM parameters and step count; the baseline's MRAM
+only swaps its error model for an all-zero one, so every fault path the faulty run takes (write errors by
+transition, retention, read disturb) is part of the overhead. Each configuration runs ``repeats`` times,
+interleaved, and the minimum process CPU time is kept (the least disturbed; CPU time rather than wall time
+because a shared machine's other work stretches wall time). BLAS runs single-threaded for the same reason.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+import warnings
+
+for _name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_name, "1")  # before NumPy loads its BLAS
+
+from memtech.experiment import build_spec, run_experiment
+from memtech.memory import ErrorModel
+
+SCHEDULES = {
+    "mram_then_sram": {"name": "mram_then_sram"},  # the default job: weights and biases in MRAM for 80 %
+    "all_mram": {"name": "all_mram"},  # every role in MRAM for the whole run: the most accesses
+}
+
+
+def config(ber: float, schedule: dict, epochs: int) -> dict:
+    return {
+        "seed": 0,
+        "memories": {"mram": {"technology": "stt_mram", "ber": ber}, "sram": {"technology": "sram"}},
+        "schedule": schedule,
+        "trainer": {"name": "mlp", "hidden": [64], "epochs": epochs, "batch_size": 32, "learning_rate": 0.1},
+        "dataset": {"name": "digits"},
+    }
+
+
+def error_free(spec):
+    """The same spec with the MRAM's error model replaced by one without any error."""
+    technology = spec.memories["mram"]
+    quiet = type("ErrorFree" + type(technology).__name__, (type(technology),), {"error_model": lambda self: ErrorModel()})
+    spec.memories["mram"] = quiet(technology.params)
+    return spec
+
+
+def wall_time(spec, data) -> tuple[float, object]:
+    start = time.process_time()
+    result = run_experiment(spec, data=data)
+    return time.process_time() - start, result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--bers", type=float, nargs="+", default=[1e-4, 1e-6])
+    args = parser.parse_args()
+    warnings.simplefilter("ignore", RuntimeWarning)
+
+    print(f"{'schedule':16} {'ber':>8} {'steps':>6} {'clean s':>8} {'faulty s':>8} {'overhead':>9} {'flips':>7}")
+    for schedule_name, schedule in SCHEDULES.items():
+        for ber in args.bers:
+            clean_spec = error_free(build_spec(config(ber, schedule, args.epochs)))
+            faulty_spec = build_spec(config(ber, schedule, args.epochs))
+            data = clean_spec.dataset.load()
+            wall_time(clean_spec, data)  # warm caches and imports once
+            clean, faulty = [], []
+            for _ in range(args.repeats):
+                clean.append(wall_time(clean_spec, data)[0])
+                seconds, result = wall_time(faulty_spec, data)
+                faulty.append(seconds)
+            overhead = min(faulty) / min(clean) - 1.0
+            flips = int(result.metrics()["flips"])
+            print(f"{schedule_name:16} {ber:8.0e} {result.iterations:6d} {min(clean):8.3f} {min(faulty):8.3f} "
+                  f"{overhead:+9.1%} {flips:7d}")
+
+
+if __name__ == "__main__":
+    main()
