@@ -198,3 +198,36 @@ def test_unknown_component_error_names_key_and_installed(registry):
     with pytest.raises(ConfigError) as info:
         registry.trainer("cnn", key="trainer.name")
     assert str(info.value) == "trainer.name must be one of the installed trainer plugins (mlp), got 'cnn'"
+
+
+def test_every_hook_registers_its_kind():
+    """One fixture plugin implements every hookspec; each hook's components land under their kind."""
+    from memtech import Dataset, Trainer, hookspecs
+
+    class FakeTrainer(Trainer):
+        name = "fake_trainer"
+
+    class FakeDataset(Dataset):
+        name = "fake_dataset"
+
+    class Everything:
+        @memtech.hookimpl
+        def memtech_register_memories(self, register):
+            register(FakeMemory)
+
+        @memtech.hookimpl
+        def memtech_register_trainers(self, register):
+            register(FakeTrainer)
+
+        @memtech.hookimpl
+        def memtech_register_datasets(self, register):
+            register(FakeDataset)
+
+    specs = {name for name in vars(hookspecs) if name.startswith("memtech_register_")}
+    assert specs == {name for name in vars(Everything) if name.startswith("memtech_register_")}
+    registry = load_plugins(entry_points=False, extra=[Everything()])
+    assert registry.memory("fake_memory") is FakeMemory
+    assert registry.trainer("fake_trainer") is FakeTrainer
+    assert registry.dataset("fake_dataset") is FakeDataset
+    for hook in specs:
+        assert getattr(hookspecs, hook).__doc__, f"hook {hook} is undocumented"
