@@ -162,8 +162,20 @@ def _plugin_sources(
         yield name, "registered explicitly", "local", lambda o=obj: o
 
 
+def _base_of(kind: str) -> type:
+    from memtech.dataset import Dataset
+    from memtech.memory import MemoryTechnology
+    from memtech.trainer import Trainer
+
+    return {"memory": MemoryTechnology, "trainer": Trainer, "dataset": Dataset}[kind]
+
+
 def _collector(found: list[PluginInfo], kind: str, plugin_name: str, source: str, version: str):
+    base = _base_of(kind)
+
     def register(component: type) -> None:
+        if not (isinstance(component, type) and issubclass(component, base)):
+            raise PluginError(f"{kind} component {component!r} must be a subclass of memtech.{base.__name__}")
         name = getattr(component, "name", None)
         if not isinstance(name, str) or not name:
             raise PluginError(f"{kind} component {component!r} has no 'name' attribute")

@@ -231,3 +231,14 @@ def test_every_hook_registers_its_kind():
     assert registry.dataset("fake_dataset") is FakeDataset
     for hook in specs:
         assert getattr(hookspecs, hook).__doc__, f"hook {hook} is undocumented"
+
+
+def test_component_of_the_wrong_kind_is_reported():
+    class Plugin:
+        @memtech.hookimpl
+        def memtech_register_trainers(self, register):
+            register(FakeMemory)
+
+    registry = load_plugins(entry_points=False, extra=[Plugin()])
+    assert "fake_memory" not in registry.components["trainer"]
+    assert "must be a subclass of memtech.Trainer" in registry.failures[0].error
