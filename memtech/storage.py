@@ -422,7 +422,7 @@ class Arena:
 
         if self._write_p == 0.0:
             hits = faults.EMPTY_POSITIONS
-        elif self._scalar_path:
+        elif self._scalar_path and n_bits * self._write_p <= _FEW:
             hits = self._write_stream.take_list(n_bits, self._write_p)
             if len(hits) > _FEW:
                 hits = np.array(hits, dtype=np.int64)
