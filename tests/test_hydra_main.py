@@ -1,0 +1,122 @@
+"""The pieces around ``memtech-run``: progress, the summary, and the README's promises (its plugin example
+loads from a folder and through an entry point, and runs)."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import io
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from memtech import tracking
+from memtech.experiment import run_experiment
+from memtech.plugins import load_plugins
+from memtech.progress import EpochProgress, format_summary, progress_enabled
+from memtech.results import EpochRecord
+
+ROOT = Path(__file__).resolve().parent.parent
+README = (ROOT / "README.md").read_text()
+
+
+class Tty(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_only_on_a_terminal_and_never_in_sweeps():
+    assert progress_enabled("auto", multirun=False, stream=Tty())
+    assert not progress_enabled("auto", multirun=True, stream=Tty())
+    assert not progress_enabled("auto", multirun=False, stream=io.StringIO())
+    assert progress_enabled(True, multirun=True, stream=io.StringIO())
+    assert not progress_enabled(False, multirun=False, stream=Tty())
+
+
+def test_progress_line_shows_epoch_phase_accuracy_and_energy():
+    out = Tty()
+    progress = EpochProgress(True, out)
+    progress(EpochRecord(1, 10, "mram", 1.5, 1.4, 0.5, 2e-6, 1e-4), 2)
+    progress(EpochRecord(2, 20, "sram", 0.5, 0.4, 0.875, 3e-6, 2e-4), 2)
+    progress.close()
+    text = out.getvalue()
+    assert "\repoch 1/2  phase mram" in text and "accuracy 0.8750" in text and "energy 3e-06 J" in text
+    assert text.endswith("\n") and not text.endswith("\n\n")
+    silent = io.StringIO()
+    EpochProgress(False, silent)(EpochRecord(1, 10, "mram", 1.5, 1.4, 0.5, 2e-6, 1e-4), 2)
+    assert silent.getvalue() == ""
+
+
+def _config(schedule_memory: str) -> dict:
+    placement = {"weights": schedule_memory, "biases": schedule_memory, "activations": "sram", "optimizer": "sram"}
+    return {
+        "memories": {"mram": {"technology": "stt_mram", "ber": 1e-3}, "sram": {"technology": "sram"}},
+        "schedule": {"name": "one", "phases": [{"name": "only", "placement": placement}]},
+        "trainer": {"name": "mlp", "hidden": [8], "epochs": 1},
+        "dataset": {"name": "synthetic", "n_samples": 120, "n_features": 8, "n_classes": 3},
+    }
+
+
+def test_summary_reports_energy_per_memory_and_phase_against_the_baseline():
+    result = run_experiment(_config("mram"))
+    baseline = run_experiment(_config("sram")).metrics()
+    text = format_summary(result, "demo", baseline, "look: memtech ui")
+    ratio = result.total_energy_j / baseline["energy_j"]
+    assert f"({ratio:.3f}x the all-SRAM baseline)" in text
+    assert f"(all-SRAM baseline {baseline['test_accuracy']:.4f})" in text
+    assert re.search(r"mram\s+only\s+stt_mram\s+\S+ J", text)
+    assert text.endswith("look: memtech ui")
+    assert "experiment=sram_baseline" in format_summary(result, "demo", None)
+
+
+# --- the README keeps its promises -------------------------------------------------------------------
+def test_readme_starts_with_the_two_commands():
+    first_block = re.search(r"```bash\n(.*?)```", README, re.S).group(1).splitlines()
+    assert [line.split("#")[0].strip() for line in first_block[:2]] == ["make run", "make test"]
+
+
+def test_readme_presets_exist():
+    for group in ("memory", "schedule", "trainer", "dataset", "tracking", "experiment"):
+        row = re.search(rf"\| `{group}/`\s*\|([^|]*)\|", README).group(1)
+        for name in re.findall(r"`([a-z0-9_]+)`", row):
+            assert (ROOT / "conf" / group / f"{name}.yaml").is_file(), f"README names {group}/{name}"
+
+
+@pytest.fixture()
+def readme_plugin(tmp_path) -> Path:
+    code = re.search(r"`myplugins/pcm\.py`:\n\n```python\n(.*?)```", README, re.S).group(1)
+    folder = tmp_path / "myplugins"
+    folder.mkdir()
+    (folder / "pcm.py").write_text(code)
+    return folder
+
+
+def test_readme_plugin_loads_from_a_folder_and_through_an_entry_point(readme_plugin, monkeypatch):
+    from_folder = load_plugins(entry_points=False, plugin_dirs=[readme_plugin], strict=True)
+    info = from_folder.components["memory"]["pcm"]
+    assert info.source == f"dir:{readme_plugin}" and info.version == "0.1"
+
+    monkeypatch.syspath_prepend(str(readme_plugin))
+    entry = importlib.metadata.EntryPoint(name="pcm", value="pcm", group="memtech")
+    from_entry_point = load_plugins(entry_points=[entry], strict=True)
+    assert from_entry_point.memory("pcm").Params().write_energy_pj_per_bit == 20.0
+
+
+@pytest.mark.slow
+def test_readme_plugin_runs_with_its_own_preset(readme_plugin, tmp_path):
+    conf = tmp_path / "myconf" / "memory"
+    conf.mkdir(parents=True)
+    preset = re.search(r"printf '(.*?)' > myconf/memory/pcm.yaml", README).group(1)
+    (conf / "pcm.yaml").write_text(preset.replace("\\n", "\n"))
+    env = dict(os.environ, **{tracking.RUNS_DIR_ENV: str(tmp_path / "runs")})
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "memtech-run"), "--config-dir", str(tmp_path / "myconf"),
+         f"plugins_dir={readme_plugin}", "memory@memories.mram=pcm", "memories.mram.ber=1e-5",
+         "+memories.mram.write_latency_ns=200", "trainer.epochs=1", "tracking=none"],
+        capture_output=True, text=True, env=env, cwd=tmp_path, timeout=240,
+    )
+    assert done.returncode == 0, done.stderr
+    assert re.search(r"mram\s+mram\s+pcm\s+\S+ J", done.stdout)
