@@ -143,3 +143,21 @@ def test_cupy_training_matches_numpy(registry):
     assert isinstance(gpu.values["weights"], np.ndarray)
     hybrid = run_experiment({**digits_config("mram_then_sram"), "device": "gpu"}, registry=registry)
     assert hybrid.final_test_accuracy >= 0.93
+
+
+def test_same_seed_is_identical_in_another_process(registry):
+    """Fault streams are keyed by names, not by Python's per-process string hashes."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    config = digits_config("mram_then_sram", mram={"ber": 1e-3}, epochs=2)
+    code = ("import json, sys; from memtech import run_experiment; "
+            "r = run_experiment(json.loads(sys.argv[1])); print(json.dumps(r.metrics()))")
+    env = {**os.environ, "PYTHONHASHSEED": "12345"}
+    out = subprocess.run([sys.executable, "-c", code, json.dumps(config)], capture_output=True, text=True,
+                         env=env, check=True).stdout
+    here = run_experiment(config, registry=registry).metrics()
+    assert json.loads(out) == json.loads(json.dumps(here))
+    assert here["flips"] > 0
