@@ -187,7 +187,13 @@ def run_experiment(
     total_iterations = epochs * batches_per_epoch
     bounds = spec.schedule.iteration_bounds(total_iterations)
     phase_at = [phase for phase, start, end in bounds for _ in range(start, end)]
-    compute_s_per_step = trainer.macs_per_step(batch_size) * spec.processor.compute_ns_per_mac * 1e-9
+    compute_s_by_batch: dict[int, float] = {}  # the last batch of an epoch may be smaller
+
+    def compute_s(batch: int) -> float:
+        if batch not in compute_s_by_batch:
+            compute_s_by_batch[batch] = trainer.macs_per_step(batch) * spec.processor.compute_ns_per_mac * 1e-9
+        return compute_s_by_batch[batch]
+
     compute_time_s = 0.0
 
     def stored_values() -> dict[str, Any]:
@@ -209,8 +215,9 @@ def run_experiment(
                 store.enter_phase(phase.name, phase.placement)
             index = order[b * batch_size:(b + 1) * batch_size]
             loss = trainer.train_step(store, x_train[index], y_train[index])
-            clock.advance(compute_s_per_step)
-            compute_time_s += compute_s_per_step
+            step_compute_s = compute_s(len(index))
+            clock.advance(step_compute_s)
+            compute_time_s += step_compute_s
             step_s, charged_until_s = clock.now_s - charged_until_s, clock.now_s
             for name in store.memories_in_use():
                 memories[name].counters[phase.name].occupied_time_s += step_s

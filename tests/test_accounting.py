@@ -169,3 +169,17 @@ def test_capacity_is_checked_before_any_work(registry, monkeypatch):
     assert started == []
     spec = build_spec(cfg, registry)  # the configuration itself is valid: only the placement does not fit
     assert spec.memories["sram"].capacity_bits == 83
+
+
+def test_a_smaller_last_batch_moves_and_computes_less(registry):
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((5, 3)).astype(np.float32)  # batches of 2, 2 and 1
+    data = Data(x, np.array([0, 1, 1, 0, 1]), x[:2], np.array([0, 1]), 2)
+    result = run_experiment(config({"name": "all_sram"}), registry=registry, data=data)
+    assert result.iterations == 3
+    sram = row(result, "sram", "sram")
+    w, b = N_WEIGHTS * BITS, N_BIASES * BITS
+    a_full, a_last = N_ACTIVATIONS * BITS, N_ACTIVATIONS // 2 * BITS
+    assert sram.bits_read == 3 * (w + b) + 2 * a_full + a_last
+    assert sram.bits_written == (w + b) + 3 * (w + b) + 2 * a_full + a_last
+    assert result.compute_time_s == pytest.approx((2 + 2 + 1) * 3 * N_WEIGHTS * COMPUTE_NS_PER_MAC * 1e-9, rel=1e-12)
