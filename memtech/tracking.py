@@ -17,7 +17,6 @@ Design requirements:
 from __future__ import annotations
 
 import json
-import math
 import os
 import subprocess
 import tempfile
@@ -192,11 +191,6 @@ def _chunks(items: list, size: int) -> Iterable[list]:
         yield items[start:start + size]
 
 
-def _finite(value: float) -> float:
-    # MLflow's SQL stores reject NaN/Inf in some versions; a diverged run keeps its flag and a sentinel.
-    return value if math.isfinite(value) else (-1.0 if math.isnan(value) else math.copysign(1e308, value))
-
-
 class MlflowRun:
     """One MLflow run, driven by ``memtech-run``: params at start, epochs in batches, results at the end."""
 
@@ -230,7 +224,7 @@ class MlflowRun:
 
         now_ms = int(time.time() * 1000)
         for key in ("train_loss", "test_loss", "test_accuracy", "energy_j", "sim_time_s"):
-            self._pending.append(Metric(f"epoch.{key}", _finite(float(getattr(record, key))), now_ms, record.epoch))
+            self._pending.append(Metric(f"epoch.{key}", float(getattr(record, key)), now_ms, record.epoch))
         if record.epoch % EPOCH_FLUSH == 0:
             self.flush()
 
@@ -245,7 +239,7 @@ class MlflowRun:
 
         self.flush()
         now_ms = int(time.time() * 1000)
-        metrics = [Metric(k, _finite(float(v)), now_ms, result.iterations) for k, v in sorted(result.metrics().items())]
+        metrics = [Metric(k, float(v), now_ms, result.iterations) for k, v in sorted(result.metrics().items())]
         for chunk in _chunks(metrics, _MAX_BATCH["metrics"]):
             self.client.log_batch(self.run_id, metrics=chunk)
         tags = [self._RunTag("memtech.diverged", str(result.diverged).lower())]

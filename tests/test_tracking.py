@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -124,3 +125,19 @@ def test_baseline_is_the_latest_all_sram_run_of_the_same_network(store, tmp_path
     found = tracking.find_baseline(store, "memtech", TINY)
     assert found is not None and found["run_id"] == expected
     assert tracking.find_baseline(store, "memtech", dict(TINY, seed=4)) is None
+
+
+def test_a_diverged_run_is_a_finished_result_with_its_flag(store):
+    config = dict(TINY, trainer=dict(TINY["trainer"], learning_rate=1e6, init_scale=100.0, epochs=2))
+    result = run_experiment(config)
+    assert result.diverged
+    run = tracking.MlflowRun(store, "memtech", "diverged", tracking.run_tags(config))
+    run.log_params(config)
+    for record in result.epochs:
+        run.log_epoch(record)
+    run.finish(result, None, log_model=False)
+    recorded = tracking.client(store).get_run(run.run_id)
+    assert recorded.info.status == "FINISHED"
+    assert recorded.data.metrics["diverged"] == 1.0 and recorded.data.tags["memtech.diverged"] == "true"
+    losses = tracking.client(store).get_metric_history(run.run_id, "epoch.train_loss")
+    assert losses and not math.isfinite(losses[-1].value), "the non-finite loss is recorded as it was"
