@@ -13,6 +13,8 @@ Design requirements:
   stays exact.
 * **Backend-neutral.** Positions are drawn on the host with NumPy; only the few affected words travel to
   the device, so the same seed gives the same faults on NumPy and CuPy.
+* **Time and wear.** :class:`PoissonStream` places retention events over bit × simulated-time exposure;
+  :class:`WeakestCells` draws the write-count lifetimes of only the cells that wear out during a run.
 """
 
 from __future__ import annotations

@@ -7,8 +7,11 @@ does depends on that pattern alone; decoding therefore costs work per damaged wo
 * ``none``    — the damaged value is used as it is.
 * ``parity``  — one check bit per word; an odd number of flips is detected and the value is replaced by
   zero before use (the patent's claim). An even number of flips passes undetected.
-* ``secded``  — extended Hamming code, e.g. (39,32): corrects one flip, detects two (zeroed); three or more
-  may be miscorrected, as in real hardware.
+* ``secded``  — extended Hamming code: (13,8), (22,16), (39,32) for the stored formats; corrects one flip,
+  detects two (zeroed); three or more may be miscorrected, as in real hardware.
+
+Check bits live in the same faulty memory as the data: they can flip, and they are read and written (and
+paid for in energy) with every word.
 * ``sanity``  — no check bits; a value that is not finite or exceeds a bound is zeroed.
 """
 
@@ -17,6 +20,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+
+from memtech.errors import ConfigError
 
 # Decoder outcomes per damaged word.
 SILENT, CORRECTED, ZEROED = 0, 1, 2
@@ -113,8 +118,17 @@ class SecdedCode(Code):
 
 
 def make_code(protection: str, data_bits: int) -> Code:
+    """The code of a protection policy on ``data_bits``-bit words (sanity has no check bits: it is a value test).
+
+    Error patterns are held in uint64 masks, so a codeword has at most 64 bits (SECDED up to 57 data bits).
+    """
     if protection == "parity":
         return ParityCode("parity", data_bits, 1)
     if protection == "secded":
-        return SecdedCode(data_bits)
-    return NoCode(protection, data_bits, 0)
+        code = SecdedCode(data_bits)
+        if code.codeword_bits > 64:
+            raise ConfigError("protection", protection, f"a code of at most 64 bits per word, not {code.codeword_bits}")
+        return code
+    if protection in ("none", "sanity"):
+        return NoCode(protection, data_bits, 0)
+    raise ConfigError("protection", protection, "one of none, parity, secded, sanity")

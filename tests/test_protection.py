@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from memtech.memory import ErrorModel
-from memtech.protection import CORRECTED, SILENT, ZEROED, make_code
+from memtech.errors import ConfigError
+from memtech.protection import CORRECTED, SILENT, ZEROED, SecdedCode, make_code
 
 from test_storage import make_arena
 
@@ -21,7 +22,12 @@ def single_and_double_patterns(n: int) -> tuple[np.ndarray, np.ndarray]:
 
 @pytest.mark.parametrize("data_bits, codeword_bits", [(8, 13), (16, 22), (32, 39), (64, 72)])
 def test_secded_sizes(data_bits, codeword_bits):
-    assert make_code("secded", data_bits).codeword_bits == codeword_bits
+    assert SecdedCode(data_bits).codeword_bits == codeword_bits
+    if codeword_bits > 64:  # error patterns are uint64 masks: the engine refuses wider codewords clearly
+        with pytest.raises(ConfigError, match="at most 64 bits"):
+            make_code("secded", data_bits)
+    else:
+        assert make_code("secded", data_bits).codeword_bits == codeword_bits
 
 
 def full_decode(code, received: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -136,3 +142,10 @@ def test_sanity_zeroes_non_finite_and_huge_values():
     np.testing.assert_array_equal(arena.read(), [1.0, 0.0, 0.0, 0.0, -9.0])
     assert arena.counters.values_zeroed == 3
     assert arena.code.check_bits == 0
+
+
+def test_unknown_protection_names_the_key_and_the_choices():
+    from memtech.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="protection must be one of none, parity, secded, sanity, got 'ecc'"):
+        make_code("ecc", 32)
