@@ -70,17 +70,19 @@ def batches(n_features: int, n_classes: int, batch: int, count: int, seed: int =
     return x, y
 
 
-def time_memtech(shape: str, case: str, steps: int, repeats: int, device: str, registry: Any) -> Timing:
+def time_memtech(shape: str, case: str, steps: int, repeats: int, device: str, registry: Any, replicas: int = 1) -> Timing:
+    """Steps per second of ``replicas`` networks trained together (one batched step trains all of them)."""
     n_features, hidden, n_classes, batch = SHAPES[shape]
     xp = backend.array_module(device)
     mlp_cls = registry.trainer("mlp")
     params = mlp_cls.build_params({"hidden": hidden, "learning_rate": LEARNING_RATE}, "trainer")
-    trainer = mlp_cls(params, n_features, n_classes, xp)
+    trainer = mlp_cls(params, n_features, n_classes, xp, replicas=replicas)
     memory_config = MEMTECH_CASES[case][0]
     technologies = {
-        "sram": registry.memory("sram").from_config({"capacity_mb": 64.0}, "memories.sram"),
+        "sram": registry.memory("sram").from_config({"capacity_mb": 64.0 * replicas}, "memories.sram"),
         "weights": registry.memory(memory_config["technology"]).from_config(
-            {**{k: v for k, v in memory_config.items() if k != "technology"}, "capacity_mb": 64.0}, "memories.weights"),
+            {**{k: v for k, v in memory_config.items() if k != "technology"}, "capacity_mb": 64.0 * replicas},
+            "memories.weights"),
     }
     placement = {role: "sram" for role in ROLES}
     placement.update(weights="weights", biases="weights")
@@ -162,6 +164,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--shape", choices=[*SHAPES, "both"], default="both")
     parser.add_argument("--steps", type=int, help="training steps per timed run (default: per shape)")
     parser.add_argument("--repeats", type=int, default=3, help="timed runs per measurement; the fastest counts")
+    parser.add_argument("--replicas", type=int, default=16,
+                        help="also time this many networks trained as one batched job (DESIGN.md §6); 1 skips it")
     parser.add_argument("--device", choices=["cpu", "gpu", "both"], default="both",
                         help="both: CPU, and GPU where CuPy/CUDA (memtech) or CUDA (torch) are present")
     args = parser.parse_args(argv)
@@ -198,6 +202,15 @@ def main(argv: list[str] | None = None) -> int:
                 note = "" if timing.finite else "  (loss went non-finite)"
                 print(f"{shape:<7} {device:<6} {case:<15} {timing.steps_per_s:16.1f} {torch_rate} {ratio} "
                       f"{timing.steps_per_s / sram_rate:8.2f}{note}", flush=True)
+            if run_memtech and args.replicas > 1:
+                # K networks per step: compare network-steps per second with torch running them one by one
+                batched = time_memtech(shape, "sram", max(3, steps // args.replicas), args.repeats, device,
+                                       registry, replicas=args.replicas)
+                rate = batched.steps_per_s * args.replicas
+                torch_rate = f"{torch_timing.steps_per_s:14.1f}" if torch_timing else f"{'-':>14}"
+                ratio = f"{rate / torch_timing.steps_per_s:14.2f}" if torch_timing else f"{'-':>14}"
+                print(f"{shape:<7} {device:<6} {f'sram x{args.replicas}':<15} {rate:16.1f} {torch_rate} {ratio} "
+                      f"{rate / sram_rate:8.2f}  (network-steps/s)", flush=True)
             if not run_memtech and torch_timing:
                 print(f"{shape:<7} {device:<6} {'(no memtech)':<15} {'-':>16} {torch_timing.steps_per_s:14.1f}")
     print("\nshapes: " + "; ".join(f"{k} = {v[0]}-{'-'.join(map(str, v[1]))}-{v[2]} at batch {v[3]}" for k, v in SHAPES.items()))
