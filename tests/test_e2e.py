@@ -15,6 +15,7 @@ import pytest
 from memtech import cli, tracking
 
 MEMTECH_RUN = str(Path(sys.executable).parent / "memtech-run")
+SMALL_DATA = ("dataset=synthetic", "dataset.n_samples=300", "dataset.n_features=16")  # sweeps test plumbing, not learning
 
 
 def memtech_run(runs: Path, *args: str, timeout: float = 240) -> subprocess.CompletedProcess:
@@ -127,7 +128,8 @@ def test_parallel_sweep_on_a_fresh_store_records_every_job_under_one_parent(tmp_
     runs = tmp_path / "runs"
     assert not runs.exists()
     # Four jobs in four workers, one of them with a BER out of range: it fails, is recorded, the others go on.
-    done = memtech_run(runs, "-m", "hydra.launcher.n_jobs=4", "trainer.epochs=1", "memories.mram.ber=1e-8,1e-4,1e-3,2.0")
+    done = memtech_run(runs, "-m", "hydra.launcher.n_jobs=4", "trainer.epochs=1", *SMALL_DATA,
+                       "memories.mram.ber=1e-8,1e-4,1e-3,2.0")
     assert done.returncode == 1, done.stdout + done.stderr
     assert "1 of 4 sweep jobs failed" in done.stderr
     recorded = store_runs(runs)
@@ -152,14 +154,24 @@ def test_parallel_sweep_on_a_fresh_store_records_every_job_under_one_parent(tmp_
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("launcher", ["basic", "submitit_local"])
-def test_sequential_and_submitit_launchers_record_a_sweep(tmp_path, launcher, migrated_store):
+def test_submitit_local_executor_records_its_jobs_under_the_parent(tmp_path, migrated_store):
     runs = runs_with_store(tmp_path, migrated_store)
-    done = memtech_run(runs, "-m", f"hydra/launcher={launcher}", "trainer.epochs=1", "schedule.first_fraction=0.2,0.8")
+    done = memtech_run(runs, "-m", "hydra/launcher=submitit_local", "trainer.epochs=1", *SMALL_DATA, "schedule.first_fraction=0.2")
     assert done.returncode == 0, done.stdout + done.stderr
     recorded = store_runs(runs)
     parent = [r for r in recorded if r.data.tags.get(tracking.PARENT_TAG) == "parent"]
     assert len(parent) == 1 and parent[0].info.status == "FINISHED"
     children = [r for r in recorded if r.data.tags.get(tracking.PARENT_ID_TAG) == parent[0].info.run_id]
-    assert sorted(r.data.params["schedule.first_fraction"] for r in children) == ["0.2", "0.8"]
-    assert all(r.info.status == "FINISHED" for r in children)
+    assert [r.data.params["schedule.first_fraction"] for r in children] == ["0.2"]
+    assert children[0].info.status == "FINISHED" and "test_accuracy" in children[0].data.metrics
+
+
+def test_basic_launcher_runs_a_sweep_one_job_after_another(tmp_path):
+    runs = tmp_path / "runs"
+    done = memtech_run(runs, "-m", "hydra/launcher=basic", "tracking=none", "trainer.epochs=1", *SMALL_DATA,
+                       "schedule.first_fraction=0.2,0.8")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.index("job 0: accuracy") < done.stdout.index("job 1: accuracy")
+    outputs = sorted((runs / "multirun").glob("*/*/*/model.npz"))
+    assert [p.parent.name for p in outputs] == ["0", "1"]
+    assert not (runs / "mlflow.db").exists()
