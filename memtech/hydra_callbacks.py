@@ -44,6 +44,15 @@ class MemtechCallback(Callback):
         os.environ[key] = value
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        try:
+            self._start(config)
+        except Exception as exc:  # noqa: BLE001
+            # Hydra turns a callback's exception into a warning and would start the jobs anyway, against a
+            # store that is not ready (the race that loses runs): stop the sweep here instead.
+            print(f"memtech-run: error: cannot prepare the sweep's tracking: {type(exc).__name__}: {exc}", file=sys.stderr)
+            raise SystemExit(2) from None
+
+    def _start(self, config: DictConfig) -> None:
         # Workers are spawned after this point and inherit the environment: BLAS reads it at import.
         for key in BLAS_ENV:
             self._setenv(key, str(self.blas_threads_per_job))

@@ -122,6 +122,11 @@ def test_a_bad_config_stops_before_any_work_with_a_clear_message(tmp_path):
     assert "Traceback" not in done.stderr
     assert not (tmp_path / "runs" / "mlflow.db").exists(), "nothing is recorded for a config that never ran"
 
+    sweep = memtech_run(tmp_path / "runs", "-m", "tracking.backend=wandb", "schedule.first_fraction=0.2,0.8")
+    assert sweep.returncode == 2
+    assert "tracking.backend must be one of 'mlflow', 'none', got 'wandb'" in sweep.stderr
+    assert not (tmp_path / "runs" / "multirun").exists(), "no job starts when the sweep's tracking is not ready"
+
 
 @pytest.mark.slow
 def test_parallel_sweep_on_a_fresh_store_records_every_job_under_one_parent(tmp_path):
