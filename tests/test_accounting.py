@@ -183,3 +183,16 @@ def test_a_smaller_last_batch_moves_and_computes_less(registry):
     assert sram.bits_read == 3 * (w + b) + 2 * a_full + a_last
     assert sram.bits_written == (w + b) + 3 * (w + b) + 2 * a_full + a_last
     assert result.compute_time_s == pytest.approx((2 + 2 + 1) * 3 * N_WEIGHTS * COMPUTE_NS_PER_MAC * 1e-9, rel=1e-12)
+
+
+def test_simulated_time_never_reads_the_wall_clock(registry, monkeypatch):
+    import time
+
+    def no_clock(*args):
+        raise AssertionError("the engine read the wall clock")
+
+    for name in ("time", "perf_counter", "monotonic", "time_ns", "perf_counter_ns", "monotonic_ns"):
+        monkeypatch.setattr(time, name, no_clock)
+    result = run_experiment(config({"name": "mram_then_sram", "first_fraction": 0.5}, epochs=2),
+                            registry=registry, data=tiny_data())
+    assert result.sim_time_s > 0
