@@ -40,8 +40,8 @@ def test_plugins_dir_and_a_broken_plugin(tmp_path, capsys):
     assert f'Error loading plugin "broken" (dir:{tmp_path}): ImportError: needs a missing library' in captured.err
 
 
-def test_third_party_distribution_shows_its_name_and_version(tmp_path):
-    """A real (tiny) installed distribution: dist-info with an entry point in the ``memtech`` group."""
+def test_third_party_distributions_show_name_and_version_and_a_broken_one_is_named(tmp_path):
+    """Real (tiny) installed distributions: dist-info folders with entry points in the ``memtech`` group."""
     (tmp_path / "memtech_acme.py").write_text(textwrap.dedent("""
         import memtech
         from memtech import ErrorModel, MemoryTechnology
@@ -60,10 +60,17 @@ def test_third_party_distribution_shows_its_name_and_version(tmp_path):
     dist_info.mkdir()
     (dist_info / "METADATA").write_text("Metadata-Version: 2.1\nName: memtech-acme\nVersion: 2.3.1\n")
     (dist_info / "entry_points.txt").write_text("[memtech]\nacme = memtech_acme\n")
+    (tmp_path / "memtech_broken.py").write_text("import not_installed_anywhere\n")
+    broken_info = tmp_path / "memtech_broken-0.2.dist-info"
+    broken_info.mkdir()
+    (broken_info / "METADATA").write_text("Metadata-Version: 2.1\nName: memtech-broken\nVersion: 0.2\n")
+    (broken_info / "entry_points.txt").write_text("[memtech]\nbroken = memtech_broken\n")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])}
     proc = subprocess.run([sys.executable, "-m", "memtech.cli", "plugins", "--json"],
                           capture_output=True, text=True, env=env, check=False)
-    assert proc.returncode == 0, proc.stderr
+    assert proc.returncode == 1, proc.stderr  # a broken plugin is reported, and the listing still printed
+    assert ('Error loading plugin "broken" (memtech-broken): '
+            "ModuleNotFoundError: No module named 'not_installed_anywhere'") in proc.stderr
     rows = json.loads(proc.stdout)
     assert {"kind": "memory", "name": "acme_mram", "source": "memtech-acme", "version": "2.3.1", "plugin": "acme"} in rows
     assert any(row["name"] == "sram" and row["source"] == "built-in" for row in rows)
