@@ -107,10 +107,16 @@ def run_job(cfg: DictConfig, *, multirun: bool, output_dir: Path | None = None, 
         if spec_error is not None and not multirun:
             raise spec_error  # a typo in a single run is not worth a FAILED run in the store
         if uri is not None:
-            run = tracking.MlflowRun(
-                uri, track.experiment, _run_name(config, overrides, multirun),
-                tracking.run_tags(config, overrides=overrides), os.environ.get(tracking.PARENT_RUN_ENV),
-            )
+            try:
+                run = tracking.MlflowRun(
+                    uri, track.experiment, _run_name(config, overrides, multirun),
+                    tracking.run_tags(config, overrides=overrides), os.environ.get(tracking.PARENT_RUN_ENV),
+                )
+            except Exception as exc:  # noqa: BLE001 - MLflow and SQLAlchemy raise many types
+                raise MemtechError(
+                    f"cannot record the run in the MLflow store {uri}: {type(exc).__name__}: {exc} "
+                    "(tracking=none runs without recording)"
+                ) from exc
             run.log_params(config)
             run.log_text(OmegaConf.to_yaml(cfg), "config.yaml")
             run.log_text("\n".join(overrides) + "\n", "overrides.txt")
