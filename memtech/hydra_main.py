@@ -75,10 +75,8 @@ def _write_state(job_num: int, status: str, run_id: str | None, error: str | Non
     (Path(state) / f"job-{job_num}.json").write_text(json.dumps(payload))
 
 
-def run_job(cfg: DictConfig, *, multirun: bool, output_dir: Path | None = None, job_num: int = 0) -> float | None:
-    """Validate, run, record and report one composed config. Returns the final test accuracy."""
-    from memtech.experiment import build_spec, run_experiment
-
+def _plain_config(cfg: DictConfig) -> dict[str, Any]:
+    """The composed config as plain data, interpolations resolved; a missing mandatory value is a ConfigError."""
     try:
         config = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
     except MissingMandatoryValue as exc:
@@ -87,18 +85,24 @@ def run_job(cfg: DictConfig, *, multirun: bool, output_dir: Path | None = None, 
         raise ConfigError(str(getattr(exc, "full_key", "config")), getattr(exc, "msg", str(exc)), "a resolvable value") from None
     assert isinstance(config, dict)
     config.pop("hydra", None)
-    overrides = _job_overrides()
+    return config
 
-    # ---- validate everything before any work ----
-    track = tracking.tracking_params(config.get("tracking"))
-    show_progress = progress_enabled(config.get("progress", "auto"), multirun)
-    registry = _registry(config.get("plugins_dir"))
-    for failure in registry.failures:
-        print(str(failure), file=sys.stderr)
+
+def run_job(cfg: DictConfig, *, multirun: bool, output_dir: Path | None = None, job_num: int = 0) -> float | None:
+    """Validate, run, record and report one composed config. Returns the final test accuracy."""
+    from memtech.experiment import build_spec, run_experiment
 
     run: tracking.MlflowRun | None = None
-    uri = tracking.resolve_uri(track.uri) if track.backend == "mlflow" else None
+    overrides = _job_overrides()
     try:
+        # ---- validate everything before any work ----
+        config = _plain_config(cfg)
+        track = tracking.tracking_params(config.get("tracking"))
+        show_progress = progress_enabled(config.get("progress", "auto"), multirun)
+        registry = _registry(config.get("plugins_dir"))
+        for failure in registry.failures:
+            print(str(failure), file=sys.stderr)
+        uri = tracking.resolve_uri(track.uri) if track.backend == "mlflow" else None
         spec_error: MemtechError | None = None
         try:
             spec = build_spec(config, registry)
@@ -118,7 +122,7 @@ def run_job(cfg: DictConfig, *, multirun: bool, output_dir: Path | None = None, 
                     "(tracking=none runs without recording)"
                 ) from exc
             run.log_params(config)
-            run.log_text(OmegaConf.to_yaml(cfg), "config.yaml")
+            run.log_text(OmegaConf.to_yaml(config), "config.yaml")
             run.log_text("\n".join(overrides) + "\n", "overrides.txt")
         if spec_error is not None:
             raise spec_error
