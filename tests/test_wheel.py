@@ -20,6 +20,8 @@ def _build_wheel(out: Path) -> Path:
     command = [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(out), str(ROOT)]
     if offline:
         command[4:4] = ["--no-build-isolation", "--no-index"]
+    else:  # fail fast, then skip, where the index cannot be reached
+        command[4:4] = ["--timeout", "15", "--retries", "1"]
     done = subprocess.run(command, capture_output=True, text=True, timeout=300)
     wheels = sorted(out.glob("memtech-*.whl"))
     if done.returncode != 0 or not wheels:
