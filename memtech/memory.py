@@ -157,7 +157,7 @@ class MemoryTechnology:
     def latency_model(self) -> LatencyModel:
         """Default: the params' access latencies, plus off-chip link time when ``on_chip`` is false."""
         p = self.params
-        return LatencyModel(p.read_latency_ns * 1e-9, p.write_latency_ns * 1e-9, p.access_width_bits, p.banks,
+        return LatencyModel(p.read_latency_ns * 1e-9, self.write_latency_s(), p.access_width_bits, p.banks,
                             self.offchip_latency_s_per_bit())
 
     def energy_model(self) -> EnergyModel:
@@ -165,10 +165,17 @@ class MemoryTechnology:
         p = self.params
         return EnergyModel(
             read_j_per_bit=p.read_energy_pj_per_bit * 1e-12,
-            write_j_per_bit=p.write_energy_pj_per_bit * 1e-12,
+            write_j_per_bit=self.write_energy_j_per_bit(),
             leakage_w_per_bit=p.leakage_mw_per_mb * 1e-3 / BITS_PER_MB,
             transfer_j_per_bit=self.offchip_energy_j_per_bit(),
         )
+
+    # A technology whose write cost follows from physics overrides these two; the models above use them.
+    def write_latency_s(self) -> float:
+        return self.params.write_latency_ns * 1e-9
+
+    def write_energy_j_per_bit(self) -> float:
+        return self.params.write_energy_pj_per_bit * 1e-12
 
     # --- shared helpers -----------------------------------------------------------------------------
     def offchip_energy_j_per_bit(self) -> float:

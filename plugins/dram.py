@@ -9,6 +9,7 @@ Defaults: ``../shared/memory-parameters.md`` §0, §3 and §5.6.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -82,13 +83,13 @@ class Dram(MemoryTechnology):
     def energy_model(self) -> EnergyModel:
         p = self.params
         activate_j_per_bit = p.activate_energy_nj * 1e-9 / p.bits_per_activate
-        return EnergyModel(
-            read_j_per_bit=p.read_energy_pj_per_bit * 1e-12 + activate_j_per_bit,
-            write_j_per_bit=p.write_energy_pj_per_bit * 1e-12 + activate_j_per_bit,
-            leakage_w_per_bit=p.leakage_mw_per_mb * 1e-3 / BITS_PER_MB,
+        access = super().energy_model()
+        return dataclasses.replace(
+            access,
+            read_j_per_bit=access.read_j_per_bit + activate_j_per_bit,
+            write_j_per_bit=access.write_j_per_bit + activate_j_per_bit,
             # Every bit is refreshed once per interval.
             refresh_w_per_bit=self.refresh_energy_j_per_bit() / (p.refresh_interval_us * 1e-6),
-            transfer_j_per_bit=self.offchip_energy_j_per_bit(),
         )
 
     def derived_figures(self) -> dict[str, Any]:

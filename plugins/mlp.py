@@ -6,7 +6,7 @@ all K replicas' tensors of one role sit in one flat buffer of the store, each la
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Mapping
 
 import numpy as np

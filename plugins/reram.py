@@ -14,9 +14,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import memtech
-from memtech import ErrorModel, EnergyModel, LatencyModel, MemoryParams, MemoryTechnology, knob
+from memtech import ErrorModel, MemoryParams, MemoryTechnology, knob
 from memtech import physics
-from memtech.memory import BITS_PER_MB
 
 _SRC = "memory-parameters.md §0 and §4, ReRAM 1T1R (SLC) column"
 _WV = "[D] calibrated so that the write-verify loop reproduces §0's 1e-5 raw BER, 10 pJ/bit and 500 ns"
@@ -85,20 +84,6 @@ class Reram(MemoryTechnology):
         return ErrorModel.uniform_write(
             self.write_ber(), stuck_at_0_fraction=p.stuck_at_0_fraction, stuck_at_1_fraction=p.stuck_at_1_fraction,
             endurance_writes=p.endurance_writes, endurance_sigma_ln=p.endurance_sigma_ln)
-
-    def latency_model(self) -> LatencyModel:
-        p = self.params
-        return LatencyModel(p.read_latency_ns * 1e-9, self.write_latency_s(), p.access_width_bits, p.banks,
-                            self.offchip_latency_s_per_bit())
-
-    def energy_model(self) -> EnergyModel:
-        p = self.params
-        return EnergyModel(
-            read_j_per_bit=p.read_energy_pj_per_bit * 1e-12,
-            write_j_per_bit=self.write_energy_j_per_bit(),
-            leakage_w_per_bit=p.leakage_mw_per_mb * 1e-3 / BITS_PER_MB,
-            transfer_j_per_bit=self.offchip_energy_j_per_bit(),
-        )
 
     def derived_figures(self) -> dict[str, Any]:
         p = self.params

@@ -20,10 +20,9 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import memtech
-from memtech import EnergyModel, ErrorModel, LatencyModel, MemoryParams, MemoryTechnology, knob
+from memtech import ErrorModel, MemoryParams, MemoryTechnology, knob
 from memtech import physics
 from memtech.errors import ConfigError
-from memtech.memory import BITS_PER_MB
 
 _SRC = "memory-parameters.md §0, STT-MRAM relaxed Δ≈40 column"
 ATTEMPT_TIME_S = 1e-9  # τ0 of the Néel–Brown law, memory-parameters.md §5.3
@@ -195,7 +194,7 @@ class SttMram(MemoryTechnology):
         verify = p.read_energy_pj_per_bit * 1e-12
         return 0.5 * ((1.0 + w01) * e01 + (1.0 + w10) * e10) + verify
 
-    def write_time_s(self) -> float:
+    def write_latency_s(self) -> float:
         """One access: the pulse plus periphery; with write-verify a verify read, and a second pulse when any
         of the access's bits failed (probability 1 − (1 − WER)^width, on random data half switch each way)."""
         p = self.params
@@ -231,19 +230,6 @@ class SttMram(MemoryTechnology):
             read_disturb_ber=self.read_disturb_probability(),
             retention_rate_0to1_per_s=retention_rate,
             retention_rate_1to0_per_s=retention_rate,
-        )
-
-    def latency_model(self) -> LatencyModel:
-        p = self.params
-        return LatencyModel(p.read_latency_ns * 1e-9, self.write_time_s(), p.access_width_bits, p.banks, self.offchip_latency_s_per_bit())
-
-    def energy_model(self) -> EnergyModel:
-        p = self.params
-        return EnergyModel(
-            read_j_per_bit=p.read_energy_pj_per_bit * 1e-12,
-            write_j_per_bit=self.write_energy_j_per_bit(),
-            leakage_w_per_bit=p.leakage_mw_per_mb * 1e-3 / BITS_PER_MB,
-            transfer_j_per_bit=self.offchip_energy_j_per_bit(),
         )
 
     def derived_figures(self) -> dict[str, Any]:
