@@ -77,7 +77,8 @@ def _looks_like_run_id(text: str) -> bool:
 def _cmd_compare(args: argparse.Namespace) -> int:
     from memtech.compare import compare, format_report
 
-    report = compare(args.target, uri=args.tracking_uri, output=args.output, log_to_parent=not args.no_log)
+    report = compare(args.target, uri=args.tracking_uri, output=args.output, log_to_parent=not args.no_log,
+                     baselines=args.baseline or ())
     print(format_report(report))
     return 0
 
@@ -125,6 +126,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tracking-uri", help="MLflow store (default: $MLFLOW_TRACKING_URI, else runs/mlflow.db)")
     p.add_argument("--output", help="where to write the figure (default: runs/compare/<target>.png)")
     p.add_argument("--no-log", action="store_true", help="do not log the figure to the parent run")
+    p.add_argument("--baseline", action="append", metavar="[NAME=]RUN_ID|[NAME=]KEY=VALUE[,KEY=VALUE...]",
+                   help="also measure energy and accuracy against this run (repeatable): a run id, a run id prefix, "
+                        "or params that pick one compared run, e.g. std=memories.mram.thermal_stability=60,"
+                        "memories.mram.write_pulse_ns=20; the all-SRAM baseline is found by itself")
     p.set_defaults(func=_cmd_compare)
 
     p = sub.add_parser("ui", help="start the MLflow UI on the project's store, bound to 127.0.0.1")

@@ -1,13 +1,25 @@
 """``memtech compare``: the runs of an experiment or a sweep side by side, with the accuracy-vs-energy
-Pareto front (higher accuracy, lower energy) marked in a table and drawn in a figure.
+Pareto front (higher accuracy, lower energy) marked in a table and drawn in a figure, and each run's energy
+and accuracy measured against baselines.
 
 The target is a parent run id (its children: one sweep), an experiment name or id (all its runs except
 sweep parents), or nothing (the latest sweep, else the ``memtech`` experiment).
+
+Baselines:
+
+* ``sram``: the latest finished all-SRAM run (tag ``memtech.all_sram``) of the same network and data (tag
+  ``memtech.baseline_key``), found in the store by itself; rows of different networks get their own.
+* any number given by the user (``--baseline``): a run id, a unique prefix of a compared run's id, or a filter
+  ``key=value,key=value`` on params that picks exactly one compared run; ``name=...`` names it.
+
+A baseline that cannot be found is a note under the table, never an error: the table is still worth having.
 """
 
 from __future__ import annotations
 
 import math
+import re
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -16,6 +28,12 @@ from memtech import tracking
 from memtech.errors import ConfigError
 
 ACCURACY, ENERGY, LATENCY = "test_accuracy", "energy_j", "memory_latency_s"
+DYNAMIC, STATIC, AREA = "dynamic_energy_j", "static_energy_j", "area_mm2"
+SRAM = "sram"  # name of the automatic all-SRAM baseline
+ALL_SRAM_TAG, KEY_TAG = "memtech.all_sram", "memtech.baseline_key"
+_RUN_ID = re.compile(r"[0-9a-f]{32}")
+_MIN_PREFIX = 6  # shorter run id prefixes collide too easily to name a baseline by
+_MEMORY_AREA = re.compile(r"[^.]+\.area_mm2")  # "<memory>.area_mm2", not "<memory>.<phase>.…"
 
 
 @dataclass
@@ -25,6 +43,7 @@ class RunRow:
     status: str
     params: dict[str, str]
     metrics: dict[str, float]
+    tags: dict[str, str] = field(default_factory=dict)
 
     @property
     def accuracy(self) -> float:
@@ -33,6 +52,32 @@ class RunRow:
     @property
     def energy_j(self) -> float:
         return self.metrics.get(ENERGY, math.nan)
+
+    @property
+    def area_mm2(self) -> float:
+        """Die area of every memory the run configured, or NaN when the run did not log any."""
+        if AREA in self.metrics:
+            return self.metrics[AREA]
+        parts = [v for k, v in self.metrics.items() if _MEMORY_AREA.fullmatch(k)]
+        return sum(parts) if parts else math.nan
+
+    @property
+    def baseline_key(self) -> str | None:
+        return self.tags.get(KEY_TAG)
+
+
+@dataclass
+class Baseline:
+    """A run the compared runs are measured against. ``key`` set: it serves only the rows with that
+    ``memtech.baseline_key`` (the all-SRAM baseline of each network); None: every row."""
+
+    name: str
+    run: RunRow
+    how: str  # how it was chosen, for the report
+    key: str | None = None
+
+    def serves(self, row: RunRow) -> bool:
+        return self.key is None or row.baseline_key == self.key
 
 
 @dataclass
@@ -45,6 +90,23 @@ class Comparison:
     figure: Path | None = None
     parent_run_id: str | None = None
     notes: list[str] = field(default_factory=list)
+    baselines: list[Baseline] = field(default_factory=list)
+    logged: bool = False  # the figure was logged to the parent run
+
+    def baseline_for(self, row: RunRow, name: str) -> RunRow | None:
+        return next((b.run for b in self.baselines if b.name == name and b.serves(row)), None)
+
+    def relative(self, row: RunRow, name: str) -> tuple[float, float]:
+        """(share of the baseline's energy saved, accuracy minus the baseline's) for ``row``; NaN when the
+        baseline named ``name`` does not serve it or a value is missing. A negative share costs energy."""
+        return relative(row, self.baseline_for(row, name))
+
+
+def relative(row: RunRow, base: RunRow | None) -> tuple[float, float]:
+    if base is None:
+        return math.nan, math.nan
+    saved = 1.0 - row.energy_j / base.energy_j if base.energy_j > 0 else math.nan
+    return saved, row.accuracy - base.accuracy
 
 
 def pareto_front(points: Sequence[tuple[float, float]]) -> set[int]:
@@ -68,8 +130,48 @@ def swept_params(rows: Sequence[RunRow]) -> list[str]:
     return [k for k in keys if len({row.params.get(k) for row in rows}) > 1]
 
 
+def _is_choice(key: str) -> bool:
+    return "@" in key or "." not in key
+
+
+def group_choices(overrides: str, params: dict[str, str]) -> dict[str, str]:
+    """The config group choices among a run's overrides (``memory@memories.mram=stt_mram``,
+    ``experiment=...``): they are no params, yet they are what a preset sweep varies."""
+    out = {}
+    for item in overrides.split():
+        key, sep, value = item.partition("=")
+        key = key.lstrip("+~")
+        if sep and key and key not in params and _is_choice(key) and not key.startswith("hydra"):
+            out[key] = value
+    return out
+
+
+def _partition(rows: Sequence[RunRow], key: str) -> tuple[int, ...]:
+    first: dict[str | None, int] = {}
+    return tuple(first.setdefault(row.params.get(key), len(first)) for row in rows)
+
+
+def distinct_columns(rows: Sequence[RunRow], swept: Sequence[str]) -> tuple[list[str], dict[str, list[str]]]:
+    """``swept`` less the params that only follow another one (choosing the ``stt_mram_standard`` preset
+    also changes Δ, the area, the read latency, ...): (the columns to show, shown column -> those it
+    stands for). Group choices and then the shortest names stand for the others."""
+    kept: dict[tuple[int, ...], str] = {}
+    followers: dict[str, list[str]] = {}
+    for key in sorted(swept, key=lambda k: (not _is_choice(k), k.count("."), k)):
+        signature = _partition(rows, key)
+        if signature in kept:
+            followers.setdefault(kept[signature], []).append(key)
+        else:
+            kept[signature] = key
+    shown = set(kept.values())
+    return [k for k in sorted(swept, key=lambda k: (not _is_choice(k), k)) if k in shown], followers
+
+
 def _short(key: str, keys: Sequence[str]) -> str:
     # "memories.mram.ber" -> "mram.ber" unless that would be ambiguous
+    if "@" in key:  # "memory@memories.mram" -> "mram": the slot, whose values are the preset names
+        slot = key.rsplit(".", 1)[-1]
+        return slot if slot not in keys else key
     parts = key.split(".")
     for n in range(min(2, len(parts)), len(parts) + 1):
         candidate = ".".join(parts[-n:])
@@ -78,28 +180,192 @@ def _short(key: str, keys: Sequence[str]) -> str:
     return key
 
 
-def format_table(rows: Sequence[RunRow], swept: Sequence[str], front: set[int]) -> str:
-    header = ["pareto", *(_short(k, swept) for k in swept), "accuracy", "energy_J", "latency_s", "status", "run"]
+# --- baselines -----------------------------------------------------------------------------------------
+def _search(client: Any, experiment_ids: list[str], filter_string: str) -> list[Any]:
+    if not experiment_ids:
+        return []
+    return client.search_runs(experiment_ids, filter_string=filter_string, order_by=["attributes.start_time DESC"],
+                              max_results=1000)
+
+
+def find_sram_baselines(uri: str, rows: Sequence[RunRow], experiment_id: str | None) -> tuple[list[Baseline], list[str]]:
+    """The latest finished all-SRAM run for each network-and-data key among ``rows`` (same experiment first,
+    then any in the store), and a note for the rows no such run serves."""
+    client = tracking.client(uri)
+    keys = {row.baseline_key for row in rows if row.baseline_key}
+    found: dict[str, Baseline] = {}
+    if keys:
+        where = f"tags.`{ALL_SRAM_TAG}` = 'true' and attributes.status = 'FINISHED'"
+        others = [e.experiment_id for e in client.search_experiments() if e.experiment_id != experiment_id]
+        for ids, scope in (([experiment_id] if experiment_id else [], "this experiment"), (others, "the store")):
+            for run in _search(client, ids, where):
+                key = run.data.tags.get(KEY_TAG)
+                if key in keys and key not in found:
+                    found[key] = Baseline(SRAM, _rows([run])[0], f"latest all-SRAM run of the same network and data in {scope}", key)
+    missing = [row for row in rows if row.baseline_key not in found]
+    notes = []
+    if missing:
+        notes.append(f"no all-SRAM baseline of the same network and data for {len(missing)} of {len(rows)} run(s) "
+                      f"in {uri}: `memtech-run experiment=sram_baseline` with the same trainer, dataset, seed and "
+                      "processor records one" + ("" if len(missing) < len(rows) else "; the vs-sram columns are left out"))
+    return list(found.values()), notes
+
+
+def _same_value(wanted: str, logged: str | None) -> bool:
+    if logged is None:
+        return False
+    if wanted == logged:
+        return True
+    try:  # "60" picks a run logged with 60.0
+        return float(wanted) == float(logged)
+    except ValueError:
+        return False
+
+
+def parse_baseline(spec: str, known_params: set[str]) -> tuple[str | None, str | None, dict[str, str]]:
+    """``--baseline`` text -> (name or None, run id or prefix or None, filter). Forms: ``RUN_ID``,
+    ``NAME=RUN_ID``, ``key=value[,key=value...]``, ``NAME=key=value[,key=value...]``."""
+    spec = spec.strip()
+    expected = "RUN_ID, NAME=RUN_ID, key=value[,key=value...] or NAME=key=value[,key=value...]"
+    if not spec:
+        raise ConfigError("--baseline", spec, expected)
+    name = None
+    items = spec.split(",")
+    first = items[0]
+    if first.count("=") >= 2 or (first.count("=") == 1 and len(items) == 1 and first.split("=")[0] not in known_params
+                                 and re.fullmatch(r"[0-9a-f]+", first.split("=", 1)[1])):
+        name, items[0] = first.split("=", 1)
+        if not name:
+            raise ConfigError("--baseline", spec, expected)
+    if len(items) == 1 and "=" not in items[0]:
+        if not re.fullmatch(r"[0-9a-f]+", items[0]):
+            raise ConfigError("--baseline", spec, expected + " (a run id is 32 hex digits)")
+        return name, items[0], {}
+    pairs = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key or not value:
+            raise ConfigError("--baseline", spec, expected)
+        pairs[key.strip()] = value.strip()
+    return name, None, pairs
+
+
+def resolve_baseline(uri: str, spec: str, rows: Sequence[RunRow], index: int) -> tuple[Baseline | None, str | None]:
+    """A user's ``--baseline``: the baseline, or None and the note that says why none was found. An
+    ambiguous choice (a prefix or filter that matches several runs) is an error: guessing would mislead."""
+    name, run_id, pairs = parse_baseline(spec, {k for row in rows for k in row.params})
+    name = name or f"b{index}"
+    if run_id is not None:
+        if _RUN_ID.fullmatch(run_id):
+            match = next((row for row in rows if row.run_id == run_id), None)
+            if match is None:
+                try:
+                    match = _rows([tracking.client(uri).get_run(run_id)])[0]
+                except Exception:  # noqa: BLE001 - MLflow raises its own types for an unknown id
+                    return None, f"baseline {name}: no run {run_id} in {uri}"
+            return Baseline(name, match, f"run {run_id}"), None
+        if len(run_id) < _MIN_PREFIX:
+            raise ConfigError("--baseline", spec, f"a run id of 32 hex digits or a prefix of at least {_MIN_PREFIX}")
+        matches = [row for row in rows if row.run_id.startswith(run_id)]
+        how = f"run id prefix {run_id}"
+    else:
+        matches = [row for row in rows if all(_same_value(v, row.params.get(k)) for k, v in pairs.items())]
+        finished = [row for row in matches if row.status == "FINISHED"]
+        matches = finished or matches
+        how = ",".join(f"{k}={v}" for k, v in pairs.items())
+    if not matches:
+        return None, f"baseline {name}: no compared run matches {how}"
+    if len(matches) > 1:
+        ids = ", ".join(row.run_id[:8] for row in matches)
+        raise ConfigError("--baseline", spec, f"a choice that matches one run, not {len(matches)} ({ids})")
+    return Baseline(name, matches[0], how), None
+
+
+# --- output --------------------------------------------------------------------------------------------
+def _fmt(value: float, spec: str = ".4g") -> str:
+    return format(value, spec) if math.isfinite(value) else "-"
+
+
+def _pct(value: float) -> str:
+    return f"{100 * value:+.1f}%" if math.isfinite(value) else "-"
+
+
+def _names(baselines: Sequence[Baseline]) -> list[str]:
+    return list(dict.fromkeys(b.name for b in baselines))
+
+
+def _columns(rows: Sequence[RunRow]) -> tuple[bool, bool]:
+    split = any(DYNAMIC in r.metrics or STATIC in r.metrics for r in rows)
+    area = any(math.isfinite(r.area_mm2) for r in rows)
+    return split, area
+
+
+def _grid(header: list[str], body: list[list[str]]) -> list[str]:
+    widths = [max(len(str(r[c])) for r in [header, *body]) for c in range(len(header))]
+    return ["  ".join(str(v).ljust(w) for v, w in zip(r, widths)).rstrip() for r in [header, *body]]
+
+
+def format_table(rows: Sequence[RunRow], swept: Sequence[str], front: set[int], baselines: Sequence[Baseline] = ()) -> str:
+    split, area = _columns([*rows, *(b.run for b in baselines)])
+    names = _names(baselines)
+    header = ["pareto", *(_short(k, swept) for k in swept), "accuracy", "energy_J"]
+    header += ["dynamic_J", "static_J"] if split else []
+    header += ["area_mm2"] if area else []
+    for name in names:
+        header += [f"saved_vs_{name}", f"dacc_vs_{name}"]
+    header += ["latency_s", "status", "run"]
     body = []
     order = sorted(range(len(rows)), key=lambda i: (-(rows[i].accuracy if math.isfinite(rows[i].accuracy) else -1), rows[i].energy_j))
     for i in order:
         row = rows[i]
         status = row.status + (" diverged" if row.metrics.get("diverged") else "")
-        body.append([
-            "*" if i in front else "",
-            *(row.params.get(k, "") for k in swept),
-            f"{row.accuracy:.4f}" if math.isfinite(row.accuracy) else "-",
-            f"{row.energy_j:.4g}" if math.isfinite(row.energy_j) else "-",
-            f"{row.metrics[LATENCY]:.4g}" if LATENCY in row.metrics else "-",
-            status,
-            row.run_id[:8],
-        ])
-    widths = [max(len(str(r[c])) for r in [header, *body]) for c in range(len(header))]
-    lines = ["  ".join(str(v).ljust(w) for v, w in zip(r, widths)).rstrip() for r in [header, *body]]
-    return "\n".join(lines)
+        line = ["*" if i in front else "", *(row.params.get(k, "") for k in swept), _fmt(row.accuracy, ".4f"), _fmt(row.energy_j)]
+        if split:
+            line += [_fmt(row.metrics.get(DYNAMIC, math.nan)), _fmt(row.metrics.get(STATIC, math.nan))]
+        if area:
+            line += [_fmt(row.area_mm2)]
+        for name in names:
+            base = next((b.run for b in baselines if b.name == name and b.serves(row)), None)
+            saved, dacc = relative(row, base)
+            line += [_pct(saved), _fmt(dacc, "+.4f")]
+        line += [_fmt(row.metrics.get(LATENCY, math.nan)), status, row.run_id[:8]]
+        body.append(line)
+    return "\n".join(_grid(header, body))
 
 
-def plot(rows: Sequence[RunRow], front: set[int], path: Path, title: str, swept: Sequence[str]) -> Path:
+def format_baselines(baselines: Sequence[Baseline]) -> str:
+    """The baselines' own figures in the table's units, so the dynamic/static split and the area of each
+    side can be read directly: where a saving comes from (writes, leakage, density) shows here."""
+    if not baselines:
+        return ""
+    split, area = _columns([b.run for b in baselines])
+    header = ["baseline", "accuracy", "energy_J", *(["dynamic_J", "static_J"] if split else []), *(["area_mm2"] if area else []),
+              "run", "chosen as"]
+    body = []
+    for b in baselines:
+        line = [b.name, _fmt(b.run.accuracy, ".4f"), _fmt(b.run.energy_j)]
+        if split:
+            line += [_fmt(b.run.metrics.get(DYNAMIC, math.nan)), _fmt(b.run.metrics.get(STATIC, math.nan))]
+        if area:
+            line += [_fmt(b.run.area_mm2)]
+        body.append(line + [b.run.run_id[:8], b.how])
+    return "\n".join(_grid(header, body))
+
+
+def plot(rows: Sequence[RunRow], front: set[int], path: Path, title: str, swept: Sequence[str],
+         baselines: Sequence[Baseline] = ()) -> Path:
+    import matplotlib.pyplot as plt
+
+    fig = figure(rows, front, title, swept, baselines)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def figure(rows: Sequence[RunRow], front: set[int], title: str, swept: Sequence[str], baselines: Sequence[Baseline] = ()) -> Any:
+    """Accuracy vs energy: the runs, the Pareto front, and each baseline as a marker with a dashed line at
+    its energy and a dotted one at its accuracy. The caller closes the figure."""
     import matplotlib
 
     matplotlib.use("Agg")  # no display needed, and safe inside sweep workers
@@ -117,29 +383,48 @@ def plot(rows: Sequence[RunRow], front: set[int], path: Path, title: str, swept:
         if label:
             ax.annotate(label, pts[i], fontsize=7, xytext=(4, -10), textcoords="offset points")
     energies = [pts[i][0] for i in ok]
+    markers = "s^Dvp*"
+    for n, b in enumerate(baselines):
+        e, a = b.run.energy_j, b.run.accuracy
+        if not (math.isfinite(e) and math.isfinite(a)):
+            continue
+        color = f"C{n % 8}" if n % 8 != 3 else "C9"  # C3 is the front's colour
+        # a vertical line at its energy: runs left of it save energy, right of it cost more
+        ax.axvline(e, color=color, linestyle="--", linewidth=1, alpha=0.7)
+        ax.axhline(a, color=color, linestyle=":", linewidth=1, alpha=0.5)  # above it: no accuracy cost
+        ax.scatter([e], [a], marker=markers[n % len(markers)], s=60, color=color, edgecolor="black", zorder=3,
+                   label=f"baseline {b.name} ({b.run.run_id[:8]})")
+        energies.append(e)
     if energies and min(energies) > 0 and max(energies) / min(energies) > 20:
         ax.set_xscale("log")
     ax.set_xlabel("energy [J]")
     ax.set_ylabel("test accuracy")
     ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3)
-    ax.legend(loc="lower right")
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    ax.legend(loc="lower right", fontsize=8)
+    with warnings.catch_warnings():  # long point labels may not fit the margins; the figure is still right
+        warnings.simplefilter("ignore", UserWarning)
+        fig.tight_layout()
+    return fig
 
 
 def _rows(runs: Sequence[Any]) -> list[RunRow]:
-    return [
-        RunRow(r.info.run_id, r.info.run_name or r.info.run_id[:8], r.info.status, dict(r.data.params), dict(r.data.metrics))
-        for r in runs
-    ]
+    rows = []
+    for r in runs:
+        params = dict(r.data.params)
+        params.update(group_choices(r.data.tags.get("memtech.overrides", ""), params))
+        rows.append(RunRow(r.info.run_id, r.info.run_name or r.info.run_id[:8], r.info.status, params, dict(r.data.metrics),
+                           dict(r.data.tags)))
+    return rows
 
 
 def collect(target: str | None, uri: str) -> tuple[str, list[RunRow], str | None]:
     """(title, rows, parent run id or None) for a parent run id, an experiment name or id, or the default."""
+    title, rows, parent, _ = _collect(target, uri)
+    return title, rows, parent
+
+
+def _collect(target: str | None, uri: str) -> tuple[str, list[RunRow], str | None, str]:
     client = tracking.client(uri)
     if target is None:
         experiment = client.get_experiment_by_name(tracking.DEFAULT_EXPERIMENT)
@@ -153,7 +438,7 @@ def collect(target: str | None, uri: str) -> tuple[str, list[RunRow], str | None
         else:
             target = experiment.name
     run = None
-    if len(target) == 32 and all(c in "0123456789abcdef" for c in target):
+    if _RUN_ID.fullmatch(target):
         try:
             run = client.get_run(target)
         except Exception:  # noqa: BLE001 - not a run id after all
@@ -162,7 +447,7 @@ def collect(target: str | None, uri: str) -> tuple[str, list[RunRow], str | None
         children = tracking.child_runs(uri, run.info.run_id)
         if not children:
             raise ConfigError("target", target, "a parent run with child runs (a sweep), or an experiment")
-        return run.info.run_name or f"sweep {target}", _rows(children), run.info.run_id
+        return run.info.run_name or f"sweep {target}", _rows(children), run.info.run_id, run.info.experiment_id
     experiment = client.get_experiment_by_name(target)
     if experiment is None and target.isdigit():
         try:
@@ -176,7 +461,7 @@ def collect(target: str | None, uri: str) -> tuple[str, list[RunRow], str | None
     runs = [r for r in runs if r.data.tags.get(tracking.PARENT_TAG) != "parent"]
     if not runs:
         raise ConfigError("target", target, "an experiment with runs")
-    return f"experiment {experiment.name}", _rows(runs), None
+    return f"experiment {experiment.name}", _rows(runs), None, experiment.experiment_id
 
 
 def compare(
@@ -185,30 +470,51 @@ def compare(
     uri: str | None = None,
     output: str | Path | None = None,
     log_to_parent: bool = True,
+    baselines: Sequence[str] = (),
 ) -> Comparison:
-    """Collect the runs, find the Pareto front, format the table and draw (and log) the figure."""
+    """Collect the runs, find the Pareto front and the baselines, format the table and draw (and log) the
+    figure. ``baselines`` are ``--baseline`` texts (see :func:`parse_baseline`) besides the all-SRAM one."""
     uri = tracking.resolve_uri(uri)
-    title, rows, parent = collect(target, uri)
-    swept = swept_params(rows)
+    title, rows, parent, experiment_id = _collect(target, uri)
+    swept, followers = distinct_columns(rows, swept_params(rows))
     finished = [i for i, r in enumerate(rows) if r.status == "FINISHED"]
     sub_front = pareto_front([(rows[i].accuracy, rows[i].energy_j) for i in finished])
     front = {finished[k] for k in sub_front}
+    chosen, notes = find_sram_baselines(uri, rows, experiment_id)
+    for n, spec in enumerate(baselines, start=1):
+        baseline, note = resolve_baseline(uri, spec, rows, n)
+        if baseline is not None and baseline.name in _names(chosen):
+            raise ConfigError("--baseline", spec, f"a name not already used ({', '.join(_names(chosen))})")
+        if baseline is not None:
+            chosen.append(baseline)
+            keys = {row.baseline_key for row in rows} - {None}
+            if baseline.run.baseline_key and keys and keys != {baseline.run.baseline_key}:
+                notes.append(f"baseline {baseline.name} trained another network or data than some compared runs "
+                             "(different trainer, dataset, seed or processor): its ratios compare unlike runs")
+        if note:
+            notes.append(note)
     name = (parent or title.split(" ", 1)[-1]).replace("/", "_")
     path = Path(output) if output else tracking.runs_dir() / "compare" / f"{name}.png"
-    figure = plot(rows, front, path, title, swept)
-    result = Comparison(title, rows, swept, front, format_table(rows, swept, front), figure, parent)
+    figure = plot(rows, front, path, title, swept, chosen)
+    result = Comparison(title, rows, swept, front, format_table(rows, swept, front, chosen), figure, parent, baselines=chosen)
     if parent and log_to_parent:
         tracking.client(uri).log_artifact(parent, str(figure), "compare")
+        result.logged = True
+    for key, others in followers.items():
+        result.notes.append(f"{_short(key, swept)} also sets {', '.join(_short(k, others) for k in others)}")
     failed = sum(1 for r in rows if r.status != "FINISHED")
     if failed:
         result.notes.append(f"{failed} run(s) not FINISHED are left off the front")
+    result.notes += notes
     return result
 
 
 def format_report(comparison: Comparison) -> str:
     lines = [f"{comparison.title}: {len(comparison.rows)} runs, * = on the accuracy-vs-energy Pareto front", comparison.table]
+    if comparison.baselines:
+        lines.append("saved_vs_X = share of baseline X's energy saved (negative: costs more); dacc_vs_X = accuracy minus X's")
+        lines.append(format_baselines(comparison.baselines))
     lines += comparison.notes
     if comparison.figure:
-        lines.append(f"figure: {comparison.figure}" + (" (also logged to the parent run)" if comparison.parent_run_id else ""))
+        lines.append(f"figure: {comparison.figure}" + (" (also logged to the parent run)" if comparison.logged else ""))
     return "\n".join(lines)
-
