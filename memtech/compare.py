@@ -44,6 +44,7 @@ class RunRow:
     params: dict[str, str]
     metrics: dict[str, float]
     tags: dict[str, str] = field(default_factory=dict)
+    choices: frozenset[str] = frozenset()  # keys of params that are config group choices, not config values
 
     @property
     def accuracy(self) -> float:
@@ -155,16 +156,17 @@ def distinct_columns(rows: Sequence[RunRow], swept: Sequence[str]) -> tuple[list
     """``swept`` less the params that only follow another one (choosing the ``stt_mram_standard`` preset
     also changes Δ, the area, the read latency, ...): (the columns to show, shown column -> those it
     stands for). Group choices and then the shortest names stand for the others."""
+    choices = {k for row in rows for k in row.choices}
     kept: dict[tuple[int, ...], str] = {}
     followers: dict[str, list[str]] = {}
-    for key in sorted(swept, key=lambda k: (not _is_choice(k), k.count("."), k)):
+    for key in sorted(swept, key=lambda k: (k not in choices, k.count("."), k)):
         signature = _partition(rows, key)
         if signature in kept:
             followers.setdefault(kept[signature], []).append(key)
         else:
             kept[signature] = key
     shown = set(kept.values())
-    return [k for k in sorted(swept, key=lambda k: (not _is_choice(k), k)) if k in shown], followers
+    return [k for k in sorted(swept, key=lambda k: (k not in choices, k)) if k in shown], followers
 
 
 def _short(key: str, keys: Sequence[str]) -> str:
@@ -412,9 +414,10 @@ def _rows(runs: Sequence[Any]) -> list[RunRow]:
     rows = []
     for r in runs:
         params = dict(r.data.params)
-        params.update(group_choices(r.data.tags.get("memtech.overrides", ""), params))
+        choices = group_choices(r.data.tags.get("memtech.overrides", ""), params)
+        params.update(choices)
         rows.append(RunRow(r.info.run_id, r.info.run_name or r.info.run_id[:8], r.info.status, params, dict(r.data.metrics),
-                           dict(r.data.tags)))
+                           dict(r.data.tags), frozenset(choices)))
     return rows
 
 

@@ -109,3 +109,168 @@ def test_ui_binds_to_localhost_on_the_projects_store(tmp_path, monkeypatch, caps
     assert command[command.index("--host") + 1] == "127.0.0.1"
     assert cli.main(["ui", "--print-command", "--port", "5001"]) == 0
     assert "--host 127.0.0.1 --port 5001" in capsys.readouterr().out
+
+
+# --- baselines -------------------------------------------------------------------------------------------
+KEY = '{"seed": 0, "trainer": {"epochs": 2}}'
+OTHER_KEY = '{"seed": 1, "trainer": {"epochs": 2}}'
+
+
+def _run(client, experiment_id, start, *, params, accuracy, energy, tags, status="FINISHED", extra=None):
+    run = client.create_run(experiment_id, start_time=start, tags=tags)
+    metrics = [Metric("test_accuracy", accuracy, 0, 0), Metric("energy_j", energy, 0, 0),
+               Metric("dynamic_energy_j", energy * 0.75, 0, 0), Metric("static_energy_j", energy * 0.25, 0, 0)]
+    metrics += [Metric(k, v, 0, 0) for k, v in (extra or {}).items()]
+    client.log_batch(run.info.run_id, metrics=metrics, params=[Param(k, v) for k, v in params.items()])
+    client.set_terminated(run.info.run_id, status)
+    return run.info.run_id
+
+
+@pytest.fixture(scope="module")
+def tradeoff(tmp_path_factory):
+    """A store shaped like `experiment=mram_energy_tradeoff`: two MRAM presets x two pulses, plus all-SRAM
+    runs of which exactly one is the right baseline, and one run of another seed with its own baseline."""
+    runs = tmp_path_factory.mktemp("tradeoff")
+    uri = f"sqlite:///{runs}/mlflow.db"
+    experiment_id = tracking.prepare_store(uri, "memtech")
+    client = tracking.client(uri)
+    sram = {"memtech.all_sram": "true", "memtech.baseline_key": KEY}
+    ids = {
+        # decoys: an older baseline, a newer but FAILED one, one of another network, one not all-SRAM
+        "old_sram": _run(client, experiment_id, 1000, params={"seed": "0"}, accuracy=0.5, energy=99.0, tags=sram),
+        "sram": _run(client, experiment_id, 2000, params={"seed": "0"}, accuracy=0.96, energy=4.0, tags=sram),
+        "failed_sram": _run(client, experiment_id, 3000, params={"seed": "0"}, accuracy=0.99, energy=1.0, tags=sram, status="FAILED"),
+        "other_sram": _run(client, experiment_id, 2500, params={"seed": "1"}, accuracy=0.90, energy=2.0,
+                           tags={"memtech.all_sram": "true", "memtech.baseline_key": OTHER_KEY}),
+        "not_sram": _run(client, experiment_id, 2600, params={"seed": "0"}, accuracy=0.97, energy=3.0,
+                         tags={"memtech.all_sram": "false", "memtech.baseline_key": KEY}),
+    }
+    parent = tracking.start_parent_run(uri, "memtech", "tradeoff sweep", {})
+    sweep = {  # (preset, thermal_stability, pulse) -> (accuracy, energy)
+        ("stt_mram_standard", "60.0", "20"): (0.95, 10.0),
+        ("stt_mram_standard", "60.0", "8"): (0.80, 6.0),
+        ("stt_mram", "40.0", "20"): (0.94, 8.0),
+        ("stt_mram", "40.0", "8"): (0.93, 5.0),
+    }
+    for (preset, delta, pulse), (acc, energy) in sweep.items():
+        tags = {tracking.PARENT_ID_TAG: parent, "memtech.all_sram": "false", "memtech.baseline_key": KEY,
+                "memtech.overrides": f"memory@memories.mram={preset} memories.mram.write_pulse_ns={pulse} trainer.epochs=2"}
+        ids[(preset, pulse)] = _run(
+            client, experiment_id, 4000, accuracy=acc, energy=energy, tags=tags,
+            params={"memories.mram.thermal_stability": delta, "memories.mram.write_pulse_ns": pulse, "seed": "0"},
+            extra={"mram.area_mm2": 0.24 if delta == "60.0" else 0.21, "sram.area_mm2": 1.11})
+    tags = {tracking.PARENT_ID_TAG: parent, "memtech.all_sram": "false", "memtech.baseline_key": OTHER_KEY,
+            "memtech.overrides": "memory@memories.mram=stt_mram memories.mram.write_pulse_ns=8 seed=1"}
+    ids["seed1"] = _run(client, experiment_id, 4000, accuracy=0.89, energy=3.0, tags=tags,
+                        params={"memories.mram.thermal_stability": "40.0", "memories.mram.write_pulse_ns": "8", "seed": "1"})
+    return uri, parent, ids
+
+
+def _by_id(report):
+    return {row.run_id: row for row in report.rows}
+
+
+def test_compare_finds_the_all_sram_baseline_of_each_network_and_measures_against_it(tradeoff, tmp_path):
+    uri, parent, ids = tradeoff
+    report = compare(parent, uri=uri, output=tmp_path / "t.png", log_to_parent=False)
+    served = {b.key: b.run.run_id for b in report.baselines if b.name == "sram"}
+    assert served == {KEY: ids["sram"], OTHER_KEY: ids["other_sram"]}
+    rows = _by_id(report)
+    saved, dacc = report.relative(rows[ids[("stt_mram", "8")]], "sram")
+    assert saved == pytest.approx(1 - 5.0 / 4.0) and dacc == pytest.approx(0.93 - 0.96)
+    saved, dacc = report.relative(rows[ids["seed1"]], "sram")  # its own network's baseline, not seed 0's
+    assert saved == pytest.approx(1 - 3.0 / 2.0) and dacc == pytest.approx(0.89 - 0.90)
+    text = format_report(report)
+    assert "saved_vs_sram" in text and "dacc_vs_sram" in text and "-25.0%" in text and "-0.0300" in text
+    assert "dynamic_J" in text and "static_J" in text
+    # area: the sum of the memories' area_mm2 metrics; absent on the seed-1 run, shown as "-"
+    assert rows[ids[("stt_mram", "8")]].area_mm2 == pytest.approx(0.21 + 1.11)
+    assert "area_mm2" in text and "1.32" in text
+    assert not any("no all-SRAM baseline" in note for note in report.notes)
+
+
+def test_a_preset_choice_is_one_column_and_its_followers_are_named(tradeoff, tmp_path):
+    uri, parent, _ = tradeoff
+    report = compare(parent, uri=uri, output=tmp_path / "t.png", log_to_parent=False)
+    # the Δ column only follows the preset choice (seed follows nothing: the seed-1 run has Δ 40 like stt_mram)
+    assert report.swept == ["memory@memories.mram", "memories.mram.write_pulse_ns", "seed"]
+    assert "mram also sets mram.thermal_stability" in "\n".join(report.notes)
+    assert report.table.splitlines()[0].split()[1:3] == ["mram", "mram.write_pulse_ns"]
+
+
+def test_baseline_by_filter_run_id_and_prefix(tradeoff, tmp_path, capsys):
+    uri, parent, ids = tradeoff
+    standard = ids[("stt_mram_standard", "20")]
+    for spec in ("std=memories.mram.thermal_stability=60,memories.mram.write_pulse_ns=20",
+                 "std=memory@memories.mram=stt_mram_standard,memories.mram.write_pulse_ns=20",
+                 f"std={standard}", f"std={standard[:8]}"):
+        report = compare(parent, uri=uri, output=tmp_path / "t.png", log_to_parent=False, baselines=[spec])
+        (std,) = [b for b in report.baselines if b.name == "std"]
+        assert std.run.run_id == standard, spec
+        saved, dacc = report.relative(_by_id(report)[ids[("stt_mram", "8")]], "std")
+        assert saved == pytest.approx(0.5) and dacc == pytest.approx(0.93 - 0.95)
+    # unnamed: b1, b2 in order; a run outside the comparison by its full id
+    report = compare(parent, uri=uri, output=tmp_path / "t.png", log_to_parent=False,
+                     baselines=["memories.mram.thermal_stability=60,memories.mram.write_pulse_ns=8", ids["not_sram"]])
+    assert [(b.name, b.run.run_id) for b in report.baselines if b.name != "sram"] == [
+        ("b1", ids[("stt_mram_standard", "8")]), ("b2", ids["not_sram"])]
+    assert cli.main(["compare", parent, "--tracking-uri", uri, "--no-log", "--output", str(tmp_path / "c.png"),
+                     "--baseline", "std=memories.mram.thermal_stability=60,memories.mram.write_pulse_ns=20"]) == 0
+    out = capsys.readouterr().out
+    header = out.splitlines()[1].split()
+    assert "saved_vs_std" in header and "dacc_vs_std" in header and "saved_vs_sram" in header
+    line = next(line for line in out.splitlines() if ids[("stt_mram", "8")][:8] in line)
+    assert "+50.0%" in line and "-0.0200" in line  # half of standard MRAM's energy, 0.02 accuracy cost
+    assert "figure:" in out and "logged to the parent" not in out
+
+
+def test_missing_baselines_are_notes_not_crashes(sweep, tradeoff, tmp_path, capsys):
+    uri, parent, *_ = sweep  # runs without the tags a baseline is matched by
+    report = compare(parent, uri=uri, output=tmp_path / "s.png", log_to_parent=False,
+                     baselines=["memories.mram.ber=0.5", "f" * 32])
+    assert report.baselines == []
+    notes = "\n".join(report.notes)
+    assert "no all-SRAM baseline of the same network and data for 6 of 6 run(s)" in notes
+    assert "memtech-run experiment=sram_baseline" in notes
+    assert "baseline b1: no compared run matches memories.mram.ber=0.5" in notes
+    assert f"baseline b2: no run {'f' * 32}" in notes
+    assert "saved_vs" not in report.table and "area_mm2" not in report.table
+    uri, parent, _ = tradeoff
+    assert cli.main(["compare", parent, "--tracking-uri", uri, "--no-log", "--output", str(tmp_path / "c.png"),
+                     "--baseline", "memories.mram.write_pulse_ns=20"]) == 2  # two runs match: refuse to guess
+    err = capsys.readouterr().err
+    assert "--baseline must be a choice that matches one run, not 2" in err and "memories.mram.write_pulse_ns=20" in err
+
+
+def test_parse_baseline_forms():
+    from memtech.compare import parse_baseline
+
+    run_id = "0123456789abcdef" * 2
+    known = {"seed", "memories.mram.ber"}
+    assert parse_baseline(run_id, known) == (None, run_id, {})
+    assert parse_baseline(f"std={run_id}", known) == ("std", run_id, {})
+    assert parse_baseline("std=abc123", known) == ("std", "abc123", {})
+    assert parse_baseline("seed=123456", known) == (None, None, {"seed": "123456"})  # a param, not a name
+    assert parse_baseline("memories.mram.ber=0,seed=1", known) == (None, None, {"memories.mram.ber": "0", "seed": "1"})
+    assert parse_baseline("x=memories.mram.ber=0,seed=1", known) == ("x", None, {"memories.mram.ber": "0", "seed": "1"})
+    for bad in ("", "not-an-id", "a=b,c", "=abc123=1"):
+        with pytest.raises(ConfigError, match="--baseline must be RUN_ID, NAME=RUN_ID"):
+            parse_baseline(bad, known)
+
+
+def test_figure_draws_the_baselines(tradeoff, tmp_path):
+    import matplotlib.pyplot as plt
+
+    from memtech.compare import figure
+
+    uri, parent, ids = tradeoff
+    report = compare(parent, uri=uri, output=tmp_path / "f.png", log_to_parent=False, baselines=[f"std={ids[('stt_mram_standard', '20')]}"])
+    fig = figure(report.rows, report.front, report.title, report.swept, report.baselines)
+    try:
+        ax = fig.axes[0]
+        labels = [t.get_text() for t in ax.get_legend().get_texts()]
+        assert f"baseline sram ({ids['sram'][:8]})" in labels and f"baseline std ({ids[('stt_mram_standard', '20')][:8]})" in labels
+        vertical = {line.get_xdata()[0] for line in ax.get_lines() if line.get_linestyle() == "--"}
+        assert vertical == {4.0, 2.0, 10.0}  # each baseline's energy (both all-SRAM runs and std)
+    finally:
+        plt.close(fig)
