@@ -96,22 +96,41 @@ class BernoulliStream:
         return hits - start
 
     def take_list(self, n_bits: int, p: float) -> list[int]:
-        """:meth:`take` as a Python list: the same hits, cheaper to walk element by element when they are few."""
+        """:meth:`take` as a Python list: the same hits, cheaper to walk element by element when they are few.
+
+        Walks the buffer as a list, refilling it in place, so a call costs no array operation however close
+        to the end of the buffer it falls; the draws are those :meth:`take` makes.
+        """
         start = self._consumed
-        if p == self._p and self._next >= start + n_bits:
-            self._consumed = start + n_bits
+        end = start + n_bits
+        if p != self._p:  # a rate change restarts the stream: rare, left to take()
+            return self.take(n_bits, p).tolist()
+        if self._next >= end:
+            self._consumed = end
             return []
-        if p == self._p and self._index + 64 < len(self._buffer):
-            if self._list is None:
-                self._list = self._buffer.tolist()
-            end = start + n_bits
-            positions = self._list
-            stop = bisect.bisect_left(positions, end, self._index)
-            if stop < len(positions):  # all hits within the buffer: no array call at all
-                hits = positions[self._index:stop]
-                self._index, self._next, self._consumed = stop, positions[stop], end
-                return [hit - start for hit in hits]
-        return self.take(n_bits, p).tolist()
+        positions = self._list
+        if positions is None:
+            positions = self._list = self._buffer.tolist()
+        stop = bisect.bisect_left(positions, end, self._index)
+        hits = positions[self._index:stop]
+        while stop == len(positions):
+            self._refill(positions[-1], (end - positions[-1]) * p)
+            positions = self._list = self._buffer.tolist()
+            stop = bisect.bisect_left(positions, end)
+            hits += positions[:stop]
+        self._index, self._next, self._consumed = stop, positions[stop], end
+        return [hit - start for hit in hits]
+
+    def skip(self, n_bits: int, p: float) -> bool:
+        """Consume the next ``n_bits`` if none of them fails and say so; otherwise consume nothing.
+
+        The no-hit case of :meth:`take` without building a result: ``skip(n, p) or take(n, p)``.
+        """
+        end = self._consumed + n_bits
+        if p != self._p or self._next < end:
+            return False
+        self._consumed = end
+        return True
 
 
 class PoissonStream:

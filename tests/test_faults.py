@@ -117,3 +117,25 @@ def test_take_list_gives_the_same_hits_as_take():
     for i in range(3000):
         n, p = int(rng.integers(1, 200_000)), (1e-4 if i < 2000 else 1e-3)
         assert a.take(n, p).tolist() == b.take_list(n, p)
+
+
+def test_take_list_and_skip_match_take_across_refills_and_rate_changes():
+    # calls that span several buffer refills, calls that skip, and rate changes, interleaved
+    a = faults.BernoulliStream(faults.stream_rng(4, "same"))
+    b = faults.BernoulliStream(faults.stream_rng(4, "same"))
+    rng = np.random.default_rng(1)
+    hits = 0
+    for i in range(2000):
+        n = int(rng.integers(1, 2_000_000 if i % 97 == 0 else 50_000))
+        p = (1e-4, 2e-4, 0.0, 1e-3)[(i // 500) % 4]
+        expected = a.take(n, p).tolist()
+        hits += len(expected)
+        how = i % 3
+        if how == 0:
+            got = b.take_list(n, p)
+        elif how == 1:
+            got = [] if b.skip(n, p) else b.take(n, p).tolist()
+        else:
+            got = b.take(n, p).tolist()
+        assert got == expected, i
+    assert hits > 10_000
