@@ -203,7 +203,8 @@ def find_sram_baselines(uri: str, rows: Sequence[RunRow], experiment_id: str | N
             for run in _search(client, ids, where):
                 key = run.data.tags.get(KEY_TAG)
                 if key in keys and key not in found:
-                    found[key] = Baseline(SRAM, _rows([run])[0], f"latest all-SRAM run of the same network and data in {scope}", key)
+                    how = f"latest all-SRAM run of the same network and data in {scope}"
+                    found[key] = Baseline(SRAM, _rows([run])[0], how, key)
     missing = [row for row in rows if row.baseline_key not in found]
     notes = []
     if missing:
@@ -234,9 +235,11 @@ def parse_baseline(spec: str, known_params: set[str]) -> tuple[str | None, str |
     name = None
     items = spec.split(",")
     first = items[0]
-    if first.count("=") >= 2 or (first.count("=") == 1 and len(items) == 1 and first.split("=")[0] not in known_params
-                                 and re.fullmatch(r"[0-9a-f]+", first.split("=", 1)[1])):
-        name, items[0] = first.split("=", 1)
+    head, _, tail = first.partition("=")
+    # NAME=RUN_ID against key=value: a name is a plain word (params have dots) and a run id is hex
+    named_run = len(items) == 1 and head not in known_params and re.fullmatch(r"\w+", head) and re.fullmatch(r"[0-9a-f]+", tail)
+    if first.count("=") >= 2 or named_run:
+        name, items[0] = head, tail
         if not name:
             raise ConfigError("--baseline", spec, expected)
     if len(items) == 1 and "=" not in items[0]:

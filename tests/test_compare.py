@@ -139,7 +139,8 @@ def tradeoff(tmp_path_factory):
         # decoys: an older baseline, a newer but FAILED one, one of another network, one not all-SRAM
         "old_sram": _run(client, experiment_id, 1000, params={"seed": "0"}, accuracy=0.5, energy=99.0, tags=sram),
         "sram": _run(client, experiment_id, 2000, params={"seed": "0"}, accuracy=0.96, energy=4.0, tags=sram),
-        "failed_sram": _run(client, experiment_id, 3000, params={"seed": "0"}, accuracy=0.99, energy=1.0, tags=sram, status="FAILED"),
+        "failed_sram": _run(client, experiment_id, 3000, params={"seed": "0"}, accuracy=0.99, energy=1.0, tags=sram,
+                            status="FAILED"),
         "other_sram": _run(client, experiment_id, 2500, params={"seed": "1"}, accuracy=0.90, energy=2.0,
                            tags={"memtech.all_sram": "true", "memtech.baseline_key": OTHER_KEY}),
         "not_sram": _run(client, experiment_id, 2600, params={"seed": "0"}, accuracy=0.97, energy=3.0,
@@ -251,6 +252,7 @@ def test_parse_baseline_forms():
     assert parse_baseline(f"std={run_id}", known) == ("std", run_id, {})
     assert parse_baseline("std=abc123", known) == ("std", "abc123", {})
     assert parse_baseline("seed=123456", known) == (None, None, {"seed": "123456"})  # a param, not a name
+    assert parse_baseline("trainer.epochs=20", known) == (None, None, {"trainer.epochs": "20"})  # dotted: a param
     assert parse_baseline("memories.mram.ber=0,seed=1", known) == (None, None, {"memories.mram.ber": "0", "seed": "1"})
     assert parse_baseline("x=memories.mram.ber=0,seed=1", known) == ("x", None, {"memories.mram.ber": "0", "seed": "1"})
     for bad in ("", "not-an-id", "a=b,c", "=abc123=1"):
@@ -264,12 +266,13 @@ def test_figure_draws_the_baselines(tradeoff, tmp_path):
     from memtech.compare import figure
 
     uri, parent, ids = tradeoff
-    report = compare(parent, uri=uri, output=tmp_path / "f.png", log_to_parent=False, baselines=[f"std={ids[('stt_mram_standard', '20')]}"])
+    standard = ids[("stt_mram_standard", "20")]
+    report = compare(parent, uri=uri, output=tmp_path / "f.png", log_to_parent=False, baselines=[f"std={standard}"])
     fig = figure(report.rows, report.front, report.title, report.swept, report.baselines)
     try:
         ax = fig.axes[0]
         labels = [t.get_text() for t in ax.get_legend().get_texts()]
-        assert f"baseline sram ({ids['sram'][:8]})" in labels and f"baseline std ({ids[('stt_mram_standard', '20')][:8]})" in labels
+        assert f"baseline sram ({ids['sram'][:8]})" in labels and f"baseline std ({standard[:8]})" in labels
         vertical = {line.get_xdata()[0] for line in ax.get_lines() if line.get_linestyle() == "--"}
         assert vertical == {4.0, 2.0, 10.0}  # each baseline's energy (both all-SRAM runs and std)
     finally:
