@@ -132,10 +132,20 @@ def _evaluate(trainer: Trainer, values: Mapping[str, Any], x: Any, y: Any, xp: A
     return loss, accuracy
 
 
+def _stored_fields(memory: Memory) -> dict[str, int]:
+    """Every field of a memory's codewords (most significant data field first, then check bits) at 0 flips."""
+    fmt = memory.format
+    fields = dict.fromkeys((fmt.field_of_bit(bit) for bit in reversed(range(fmt.bits))), 0)
+    if _check_bits(memory):
+        fields["check"] = 0
+    return fields
+
+
 def _totals(memories: Mapping[str, Memory]) -> list[MemoryPhaseTotals]:
     rows = []
     for memory in memories.values():
         energy, capacity = memory.energy, memory.technology.capacity_bits
+        fields = _stored_fields(memory)  # a field that never flipped still reports 0, so runs compare key by key
         for phase, c in memory.counters.items():
             rows.append(
                 MemoryPhaseTotals(
@@ -147,8 +157,9 @@ def _totals(memories: Mapping[str, Memory]) -> list[MemoryPhaseTotals]:
                     leakage_energy_j=energy.leakage_w_per_bit * capacity * c.occupied_time_s,
                     refresh_energy_j=energy.refresh_w_per_bit * capacity * c.occupied_time_s,
                     read_time_s=c.read_time_s, write_time_s=c.write_time_s, occupied_time_s=c.occupied_time_s,
-                    flips=dict(c.flips), flips_by_field=dict(c.flips_by_field),
+                    flips=dict(c.flips), flips_by_field={**fields, **c.flips_by_field},
                     errors_detected=c.errors_detected, errors_corrected=c.errors_corrected, values_zeroed=c.values_zeroed,
+                    flips_by_bit=c.flips_by_bit, cells_worn_out=c.cells_worn_out,
                 )
             )
     return rows

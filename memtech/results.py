@@ -49,6 +49,9 @@ class MemoryPhaseTotals:
     errors_detected: int
     errors_corrected: int
     values_zeroed: int
+    # flips per codeword bit (0 = least significant; data bits first, then check bits), flipped bits only
+    flips_by_bit: dict[int, int] = field(default_factory=dict)
+    cells_worn_out: int = 0  # cells that reached their write endurance in this phase and are stuck since
 
     @property
     def dynamic_energy_j(self) -> float:
@@ -102,6 +105,23 @@ class RunResult:
             totals[name] = totals.get(name, 0.0) + row.energy_j
         return totals
 
+    def flips_by_field(self) -> dict[str, float]:
+        """Flips of every memory and phase per field of the stored format, as ``flips.<field>`` metrics.
+
+        Fields are those the formats name (sign, exponent, mantissa; int8: sign, value) and ``check`` for
+        check bits; a field of a stored format that never flipped is reported as 0.
+        """
+        totals: dict[str, float] = {}
+        for row in self.accounting:
+            for name, count in row.flips_by_field.items():
+                totals[f"flips.{name}"] = totals.get(f"flips.{name}", 0.0) + float(count)
+        return totals
+
+    def area_by_memory(self) -> dict[str, float]:
+        """Silicon area (mm²) of each configured memory, from its model card."""
+        return {name: float(card["derived"]["area_mm2"]) for name, card in self.memory_cards.items()
+                if isinstance(card, dict) and "area_mm2" in card.get("derived", {})}
+
     def metrics(self) -> dict[str, float]:
         """A flat dict of final metrics, named as they are logged to MLflow."""
         out: dict[str, float] = {
@@ -130,6 +150,14 @@ class RunResult:
             out[f"{prefix}.flips"] = float(row.total_flips)
             out[f"{prefix}.errors_detected"] = float(row.errors_detected)
             out[f"{prefix}.values_zeroed"] = float(row.values_zeroed)
+            out[f"{prefix}.cells_worn_out"] = float(row.cells_worn_out)
+        out["cells_worn_out"] = float(sum(row.cells_worn_out for row in self.accounting))
+        out.update(self.flips_by_field())
+        areas = self.area_by_memory()
+        for name, area in areas.items():
+            out[f"{name}.area_mm2"] = area
+        if areas:
+            out["area_mm2"] = sum(areas.values())
         for name, energy in self.energy_by("memory").items():
             out[f"{name}.energy_j"] = energy
         for name, energy in self.energy_by("phase").items():
