@@ -383,10 +383,10 @@ def figure(rows: Sequence[RunRow], front: set[int], title: str, swept: Sequence[
     on_front = sorted((pts[i] for i in front), key=lambda p: p[0])
     if on_front:
         ax.plot([p[0] for p in on_front], [p[1] for p in on_front], "o-", color="C3", label="Pareto front")
-    for i in front:
+    for rank, i in enumerate(sorted(front, key=lambda i: pts[i][0])):
         label = ", ".join(f"{_short(k, swept)}={rows[i].params.get(k, '')}" for k in swept)
-        if label:
-            ax.annotate(label, pts[i], fontsize=7, xytext=(4, -10), textcoords="offset points")
+        if label:  # neighbours on the front often sit close: stagger their labels downwards
+            ax.annotate(label, pts[i], fontsize=7, xytext=(4, -10 - 9 * (rank % 4)), textcoords="offset points")
     energies = [pts[i][0] for i in ok]
     markers = "s^Dvp*"
     for n, b in enumerate(baselines):
