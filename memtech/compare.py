@@ -483,7 +483,8 @@ def compare(
     uri = tracking.resolve_uri(uri)
     title, rows, parent, experiment_id = _collect(target, uri)
     swept, followers = distinct_columns(rows, swept_params(rows))
-    finished = [i for i, r in enumerate(rows) if r.status == "FINISHED"]
+    # A diverged network is recorded, but it is no trade-off anyone would pick: it stays off the front.
+    finished = [i for i, r in enumerate(rows) if r.status == "FINISHED" and not r.metrics.get("diverged")]
     sub_front = pareto_front([(rows[i].accuracy, rows[i].energy_j) for i in finished])
     front = {finished[k] for k in sub_front}
     chosen, notes = find_sram_baselines(uri, rows, experiment_id)

@@ -277,3 +277,20 @@ def test_figure_draws_the_baselines(tradeoff, tmp_path):
         assert vertical == {4.0, 2.0, 10.0}  # each baseline's energy (both all-SRAM runs and std)
     finally:
         plt.close(fig)
+
+
+def test_a_diverged_run_is_listed_but_never_on_the_front(tmp_path):
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    parent = tracking.start_parent_run(uri, "memtech", "pulse sweep", {})
+    experiment_id = tracking.prepare_store(uri, "memtech")
+    client = tracking.client(uri)
+    ids = {}
+    for pulse, accuracy, energy, diverged in (("20", 0.95, 4.0, 0.0), ("10", 0.95, 2.0, 0.0), ("6", 0.09, 1.0, 1.0)):
+        run = client.create_run(experiment_id, tags={tracking.PARENT_ID_TAG: parent})
+        _log(client, run.info.run_id, {"memories.mram.write_pulse_ns": pulse}, accuracy, energy)
+        client.log_metric(run.info.run_id, "diverged", diverged)
+        client.set_terminated(run.info.run_id, "FINISHED")
+        ids[pulse] = run.info.run_id
+    report = compare(parent, uri=uri, output=tmp_path / "fig.png", log_to_parent=False)
+    assert {report.rows[i].run_id for i in report.front} == {ids["10"]}
+    assert "diverged" in format_report(report)
