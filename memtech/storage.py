@@ -422,16 +422,17 @@ class Arena:
         self.clock.advance(seconds)
 
         p = self._write_p
+        failed_switches = None
         if p == 0.0:
             hits = faults.EMPTY_POSITIONS
         elif self._scalar_path and n_bits * p <= _FEW:
             hits = self._write_stream.take_list(n_bits, p)
             if not hits or self._write_uniform:
                 pass
-            elif len(hits) > _FEW:
+            elif self._write_switch_only and len(hits) <= _FEW and not len(self._stuck_words):
+                failed_switches, hits = self._failed_switches(hits, new_words, start, counters), faults.EMPTY_POSITIONS
+            elif len(hits) > _FEW or self._write_switch_only:
                 hits = self._failed_writes(np.array(hits, dtype=np.int64), new_words, start)
-            elif self._write_switch_only:
-                hits = self._switching(hits, new_words, start)
             else:
                 hits = self._failed_writes_few(hits, new_words, start)
         else:
@@ -447,7 +448,11 @@ class Arena:
             if lo != hi:
                 self.damage_words = np.concatenate([self.damage_words[:lo], self.damage_words[hi:]])
                 self.damage_masks = np.concatenate([self.damage_masks[:lo], self.damage_masks[hi:]])
-        if len(hits):
+        if failed_switches:
+            words = self._word_view
+            for word, mask in failed_switches:
+                words[word] ^= mask  # the bit that failed to switch keeps its old value
+        elif len(hits):
             if self._scalar_path and type(hits) is list and not len(self._stuck_words):
                 self._flip_few("write", hits, start)
             else:
@@ -479,7 +484,7 @@ class Arena:
 
     def _failed_writes_few(self, candidates: list[int], new_words: np.ndarray, start: int) -> list[int]:
         """:meth:`_failed_writes` element by element, for a handful of hits (same draws, same result); the
-        switch-only case needs no draw and is :meth:`_switching`."""
+        switch-only case needs no draw and is :meth:`_failed_switches`."""
         words, new_words = self._word_view, memoryview(new_words)
         shift, low = self._word_shift, self.code_bits - 1
         errors = self._errors
@@ -494,25 +499,27 @@ class Arena:
                 kept.append(hit)
         return kept
 
-    def _switching(self, candidates: list[int], new_words: np.ndarray, start: int) -> list[int]:
-        """The candidates whose bit changes value: in switch-only mode, the ones that fail (no draw needed).
+    def _failed_switches(self, candidates: list[int], new_words: np.ndarray, start: int,
+                         counters: AccessCounters) -> list[tuple[int, int]]:
+        """Switch-only write errors of a handful of candidates on NumPy words without check bits or stuck cells.
 
-        The hot loop of a faulty write at low error rates (~15 candidates per write of the default MLP's
-        weights at 1e-4); an explicit loop over plain ints is the cheapest form measured.
+        A candidate fails exactly when its bit changes value (no draw needed). The failures are counted here
+        and returned as (word, mask) pairs for the caller to XOR into the words once written, which puts each
+        failed bit back to its old value. This is the hot loop of a faulty write at low error rates (~15
+        candidates per write of the default MLP's weights at 1e-4); an explicit loop over plain ints is the
+        cheapest form measured.
         """
         old, new, shift, low = self._word_view, memoryview(new_words), self._word_shift, self.code_bits - 1
-        kept = []
-        if start == 0:
-            for hit in candidates:
-                word = hit >> shift
-                if (old[word] ^ new[word]) >> (hit & low) & 1:
-                    kept.append(hit)
-        else:
-            for hit in candidates:
-                word = hit >> shift
-                if (old[word + start] ^ new[word]) >> (hit & low) & 1:
-                    kept.append(hit)
-        return kept
+        histogram = counters.bit_flips
+        failed = []
+        for hit in candidates:
+            word = hit >> shift
+            bit = hit & low
+            if (old[word + start] ^ new[word]) >> bit & 1:
+                histogram[bit] += 1
+                failed.append((word + start, 1 << bit))
+        counters.flips["write"] += len(failed)
+        return failed
 
     def _new_bits(self, new_data: np.ndarray, bits: np.ndarray) -> np.ndarray:
         codeword = new_data | (self.code.check_values(new_data) << np.uint64(self.data_bits))
