@@ -96,18 +96,24 @@ class BernoulliStream:
         return hits - start
 
     def take_list(self, n_bits: int, p: float) -> list[int]:
-        """:meth:`take` as a Python list: the same hits, cheaper to walk element by element when they are few.
+        """:meth:`take` as a Python list: the same hits, cheaper to walk element by element when they are few."""
+        start, hits = self.take_span(n_bits, p)
+        return [hit - start for hit in hits] if start else hits
+
+    def take_span(self, n_bits: int, p: float) -> tuple[int, list[int]]:
+        """:meth:`take` as (stream position of the first of the ``n_bits``, absolute hit positions).
 
         Walks the buffer as a list, refilling it in place, so a call costs no array operation however close
-        to the end of the buffer it falls; the draws are those :meth:`take` makes.
+        to the end of the buffer it falls; the draws are those :meth:`take` makes. A caller that walks the
+        hits anyway subtracts the start itself instead of paying for a second list.
         """
         start = self._consumed
         end = start + n_bits
         if p != self._p:  # a rate change restarts the stream: rare, left to take()
-            return self.take(n_bits, p).tolist()
+            return 0, self.take(n_bits, p).tolist()
         if self._next >= end:
             self._consumed = end
-            return []
+            return start, []
         positions = self._list
         if positions is None:
             positions = self._list = self._buffer.tolist()
@@ -119,7 +125,7 @@ class BernoulliStream:
             stop = bisect.bisect_left(positions, end)
             hits += positions[:stop]
         self._index, self._next, self._consumed = stop, positions[stop], end
-        return [hit - start for hit in hits]
+        return start, hits
 
     def skip(self, n_bits: int, p: float) -> bool:
         """Consume the next ``n_bits`` if none of them fails and say so; otherwise consume nothing.

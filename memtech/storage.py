@@ -426,15 +426,19 @@ class Arena:
         if p == 0.0:
             hits = faults.EMPTY_POSITIONS
         elif self._scalar_path and n_bits * p <= _FEW:
-            hits = self._write_stream.take_list(n_bits, p)
-            if not hits or self._write_uniform:
+            first, hits = self._write_stream.take_span(n_bits, p)
+            if not hits:
                 pass
             elif self._write_switch_only and len(hits) <= _FEW and not len(self._stuck_words):
-                failed_switches, hits = self._failed_switches(hits, new_words, start, counters), faults.EMPTY_POSITIONS
-            elif len(hits) > _FEW or self._write_switch_only:
-                hits = self._failed_writes(np.array(hits, dtype=np.int64), new_words, start)
+                failed_switches, hits = self._failed_switches(hits, first, new_words, start, counters), []
             else:
-                hits = self._failed_writes_few(hits, new_words, start)
+                hits = [hit - first for hit in hits]
+                if self._write_uniform:
+                    pass
+                elif len(hits) > _FEW or self._write_switch_only:
+                    hits = self._failed_writes(np.array(hits, dtype=np.int64), new_words, start)
+                else:
+                    hits = self._failed_writes_few(hits, new_words, start)
         else:
             hits = self._write_stream.take(n_bits, p)
             if len(hits) and not self._write_uniform:
@@ -499,11 +503,12 @@ class Arena:
                 kept.append(hit)
         return kept
 
-    def _failed_switches(self, candidates: list[int], new_words: np.ndarray, start: int,
+    def _failed_switches(self, candidates: list[int], first: int, new_words: np.ndarray, start: int,
                          counters: AccessCounters) -> list[tuple[int, int]]:
         """Switch-only write errors of a handful of candidates on NumPy words without check bits or stuck cells.
 
-        A candidate fails exactly when its bit changes value (no draw needed). The failures are counted here
+        ``candidates`` are stream positions; ``first`` is the stream position of the write's bit 0. A candidate
+        fails exactly when its bit changes value (no draw needed). The failures are counted here
         and returned as (word, mask) pairs for the caller to XOR into the words once written, which puts each
         failed bit back to its old value. This is the hot loop of a faulty write at low error rates (~15
         candidates per write of the default MLP's weights at 1e-4); an explicit loop over plain ints is the
@@ -512,12 +517,22 @@ class Arena:
         old, new, shift, low = self._word_view, memoryview(new_words), self._word_shift, self.code_bits - 1
         histogram = counters.bit_flips
         failed = []
-        for hit in candidates:
-            word = hit >> shift
-            bit = hit & low
-            if (old[word + start] ^ new[word]) >> bit & 1:
-                histogram[bit] += 1
-                failed.append((word + start, 1 << bit))
+        if start == 0:  # the usual whole-tensor write; the loop is hot enough for the specialization to show
+            for hit in candidates:
+                hit -= first
+                word = hit >> shift
+                bit = hit & low
+                if (old[word] ^ new[word]) >> bit & 1:
+                    histogram[bit] += 1
+                    failed.append((word, 1 << bit))
+        else:
+            for hit in candidates:
+                hit -= first
+                word = hit >> shift
+                bit = hit & low
+                if (old[word + start] ^ new[word]) >> bit & 1:
+                    histogram[bit] += 1
+                    failed.append((word + start, 1 << bit))
         counters.flips["write"] += len(failed)
         return failed
 
