@@ -39,12 +39,13 @@ def sparse_inject(words: np.ndarray, view: memoryview, p: float, stream: faults.
     """The engine's two paths: a handful of hits element by element, many hits as one unbuffered XOR scatter."""
     n_bits = words.size * BITS
     if n_bits * p <= 32:
-        positions = stream.take_list(n_bits, p)
+        first, positions = stream.take_span(n_bits, p)
         if len(positions) <= 32:
             for position in positions:
+                position -= first
                 view[position >> 5] ^= 1 << (position & 31)
             return len(positions)
-        positions = np.array(positions, dtype=np.int64)
+        positions = np.array(positions, dtype=np.int64) - first
     else:
         positions = stream.take(n_bits, p)
     np.bitwise_xor.at(words, positions >> 5, np.left_shift(np.uint32(1), (positions & 31).astype(np.uint32)))
