@@ -314,3 +314,22 @@ def test_few_hit_path_matches_the_array_path(errors):
 
     fast, slow = run(True), run(False)
     assert np.array_equal(fast[0], slow[0]) and fast[1:] == slow[1:] and sum(fast[1].values()) > 50
+
+
+@pytest.mark.parametrize("errors, params", [
+    (ErrorModel(write_ber_0to1=1e-4, write_ber_1to0=1e-4), {}),
+    (ErrorModel(write_ber_0to1=1e-4, write_ber_1to0=1e-4, stuck_at_0_fraction=1e-4, stuck_at_1_fraction=1e-4), {}),
+    (ErrorModel(write_ber_0to1=2e-4, write_ber_1to0=1e-4, write_ber_hold=1e-5), {"storage_format": "bfloat16"}),
+])
+def test_few_hit_path_matches_the_array_path_for_writes_at_an_offset(errors, params):
+    def run(scalar: bool):
+        arena = make_arena(errors, 6000, seed=4, **params)
+        arena._scalar_path = scalar
+        rng = np.random.default_rng(5)
+        for step in range(300):
+            start = (0, 1000, 4321)[step % 3]
+            arena.write(rng.standard_normal(1500).astype(np.float32), start)
+        return np.array(arena.words), dict(arena.counters.flips), arena.counters.flips_by_bit
+
+    fast, slow = run(True), run(False)
+    assert np.array_equal(fast[0], slow[0]) and fast[1:] == slow[1:] and fast[1]["write"] > 20
