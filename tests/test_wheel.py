@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import sysconfig
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -31,6 +32,10 @@ def _build_wheel(out: Path) -> Path:
 @pytest.mark.slow
 def test_wheel_install_runs_from_another_folder(tmp_path):
     wheel = _build_wheel(tmp_path / "dist")
+    with zipfile.ZipFile(wheel) as archive:
+        shipped = {name for name in archive.namelist() if name.startswith("memtech_conf/")}
+    expected = {"memtech_conf/" + str(p.relative_to(ROOT / "conf")) for p in (ROOT / "conf").rglob("*.yaml")}
+    assert expected <= shipped, f"config files missing from the wheel: {sorted(expected - shipped)}"
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
     python = venv / "bin" / "python"
