@@ -26,6 +26,10 @@ from memtech.errors import ConfigError
 
 _SRC = "memory-parameters.md §0, STT-MRAM relaxed Δ≈40 column"
 ATTEMPT_TIME_S = 1e-9  # τ0 of the Néel–Brown law, memory-parameters.md §5.3
+# The relaxed cell's write current: i=1.8 reaches WER 1e-5 at 10 ns for Δ=40 (τ_D=1 ns), memory-parameters.md
+# §5.1/§5.2 [D] and §0's relaxed write latency of 10 ns. A constant, not a knob default, because with
+# solve_for=current the knob must stay null (the solver sets the current).
+DEFAULT_WRITE_CURRENT_RATIO = 1.8
 _CAL = ("[D] calibrated so that the default operating point (Δ, i, WER target) costs §0's recommended "
         "write energy; the implied write current matches the NVSim cell of §2.2")
 
@@ -55,13 +59,15 @@ class SttMramParams(MemoryParams):
                                  help="switch: only bits that change can fail (physical); any: every written bit can flip")
     thermal_stability: float = knob(40.0, min=0.0, min_exclusive=True,
                                     source="memory-parameters.md §0: relaxed cell Δ≈40 (retention 1-10 s @110-125 °C)")
-    write_current_ratio: float = knob(1.8, min=0.0,
-                                      source="memory-parameters.md §5.1/§5.2: i=1.8 reaches WER 1e-5 at 10 ns for Δ=40 (τ_D=1 ns) [D], "
-                                             "§0 relaxed write latency 10 ns",
-                                      help="I/I_c0 of 0->1 switches (P->AP)")
+    write_current_ratio: float | None = knob(
+        None, min=0.0,
+        help="I/I_c0 of 0->1 switches (P->AP); null: solved with solve_for=current, else "
+             f"{DEFAULT_WRITE_CURRENT_RATIO} (the relaxed cell's operating point)")
     write_current_ratio_1to0: float | None = knob(None, min=0.0, help="I/I_c0 of 1->0 switches (default: write_current_ratio)")
-    write_pulse_ns: float = knob(10.0, unit="ns", min=0.0, min_exclusive=True, source=_SRC + ": write latency 10 ns",
-                                 help="write pulse width; used when ber is null or 0, or with solve_for=current")
+    write_pulse_ns: float | None = knob(
+        None, unit="ns", min=0.0, min_exclusive=True,
+        help="write pulse width; null: solved from ber (solve_for=pulse); required with ber null or 0 or "
+             "solve_for=current (the relaxed cell's nominal pulse is 10 ns, memory-parameters.md §0)")
     critical_current_ua_per_delta: float = knob(
         0.55, unit="µA", min=0.0, min_exclusive=True,
         source="memory-parameters.md §5.2 (I_c0 ∝ Δ; macrospin 0.5 µA·Δ for α=0.01, η=0.5): 0.55 µA·Δ=22 µA at Δ=40, "
@@ -133,9 +139,10 @@ class SttMram(MemoryTechnology):
     def _solve(self) -> OperatingPoint:
         p = self.params
         delta, tau_d, tau0, b = self._constants()
-        i01 = p.write_current_ratio
-        i10 = p.write_current_ratio if p.write_current_ratio_1to0 is None else p.write_current_ratio_1to0
-        pulse = p.write_pulse_ns * 1e-9
+        i01, i10 = self._current_ratios()
+        if p.write_pulse_ns is None and (p.ber is None or p.ber == 0.0 or p.solve_for == "current"):
+            raise ConfigError("write_pulse_ns", None, "a pulse width in ns when ber is null or 0 or solve_for=current")
+        pulse = (p.write_pulse_ns or 0.0) * 1e-9
         if p.ber == 0.0:
             return OperatingPoint(pulse, i01, i10, 0.0, 0.0)
         if p.ber is None:
@@ -155,18 +162,41 @@ class SttMram(MemoryTechnology):
                 for t, i in zip(pulses, (i01, i10))]
         return OperatingPoint(pulse, i01, i10, *wers)
 
+    def _current_ratios(self) -> tuple[float, float]:
+        p = self.params
+        i01 = DEFAULT_WRITE_CURRENT_RATIO if p.write_current_ratio is None else p.write_current_ratio
+        return i01, (i01 if p.write_current_ratio_1to0 is None else p.write_current_ratio_1to0)
+
     def validate(self, key: str) -> None:
         p = self.params
+        solving = p.ber is not None and p.ber != 0.0
+        # A knob the solver overwrites would be silently ignored: refuse it and say how to set it instead.
+        if solving and p.solve_for == "pulse" and p.write_pulse_ns is not None:
+            raise ConfigError(f"{key}.write_pulse_ns", p.write_pulse_ns,
+                              f"unset while ber is set (ber={p.ber} solves for the pulse; "
+                              "ber=null to set the pulse yourself, or solve_for=current to solve for the current)")
+        if solving and p.solve_for == "current":
+            for name in ("write_current_ratio", "write_current_ratio_1to0"):
+                if getattr(p, name) is not None:
+                    raise ConfigError(f"{key}.{name}", getattr(p, name),
+                                      f"unset (null) with solve_for=current (ber={p.ber} solves for the "
+                                      "current; ber=null to set the current yourself)")
+        if not solving and p.write_pulse_ns is None:
+            raise ConfigError(f"{key}.write_pulse_ns", None,
+                              f"a pulse width in ns when ber is {'null' if p.ber is None else p.ber} (e.g. 10 for the relaxed cell, 20 for the "
+                              "standard one); only a target ber solves for it")
+        if solving and p.solve_for == "current" and p.write_pulse_ns is None:
+            raise ConfigError(f"{key}.write_pulse_ns", None, "a pulse width in ns with solve_for=current (the current is solved for it)")
         if p.ber is not None and p.ber == 1.0:
             raise ConfigError(f"{key}.ber", p.ber, "a target write error rate in [0, 1) (or null for the physical knobs)")
         if p.ber not in (None, 0.0) and p.solve_for == "pulse":
-            for name, i in (("write_current_ratio", p.write_current_ratio), ("write_current_ratio_1to0", p.write_current_ratio_1to0)):
-                if i is not None and i <= 0.0:
+            for name, i in zip(("write_current_ratio", "write_current_ratio_1to0"), self._current_ratios()):
+                if i <= 0.0:
                     raise ConfigError(f"{key}.{name}", i, "a current ratio > 0 to solve for the pulse width")
         point = self.operating_point()
         if not math.isfinite(point.pulse_s) or point.pulse_s <= 0.0:
             raise ConfigError(f"{key}.ber", p.ber,
-                              f"a write error rate reachable with a pulse > 0 at I/Ic0={p.write_current_ratio} "
+                              f"a write error rate reachable with a pulse > 0 at I/Ic0={self._current_ratios()[0]} "
                               f"(solved pulse {point.pulse_s * 1e9:.3g} ns)")
 
     # --- the three models ----------------------------------------------------------------------------

@@ -87,8 +87,8 @@ def test_the_two_switching_directions_have_their_own_parameters(registry):
     # the harder direction (0->1) sets the pulse and meets the target; the easier one does better
     assert errors.write_ber_0to1 == 1e-5
     assert errors.write_ber_1to0 < 1e-8
-    asym = build(registry, "stt_mram", ber=None, critical_current_ua_per_delta_1to0=0.3)
-    base = build(registry, "stt_mram", ber=None)
+    asym = build(registry, "stt_mram", ber=None, write_pulse_ns=10.0, critical_current_ua_per_delta_1to0=0.3)
+    base = build(registry, "stt_mram", ber=None, write_pulse_ns=10.0)
     assert asym.energy_model().write_j_per_bit < base.energy_model().write_j_per_bit
     pinned = build(registry, "stt_mram", write_ber_0to1=1e-3)
     assert (pinned.error_model().write_ber_0to1, pinned.error_model().write_ber_1to0) == (1e-3, 1e-5)
@@ -108,7 +108,7 @@ def test_pinned_energy_and_latency_override_the_physics(registry):
 
 
 def test_error_free_setting_writes_without_errors_at_the_given_pulse(registry):
-    mram = build(registry, "stt_mram", ber=0.0)
+    mram = build(registry, "stt_mram", ber=0.0, write_pulse_ns=10.0)
     assert mram.error_model().write_ber_0to1 == 0.0
     assert mram.latency_model().write_s_per_access == pytest.approx(10e-9)
 
@@ -250,8 +250,8 @@ def test_physics_constants_are_those_of_the_reference(registry):
 
 def test_write_verify_write_squares_the_error_and_costs_a_verify(registry):
     """§5.2: WER_eff = WER_1·WER_2, mean energy E_1 + E_verify + WER_1·E_2."""
-    plain = build(registry, "stt_mram", ber=None)
-    verified = build(registry, "stt_mram", ber=None, write_verify=True)
+    plain = build(registry, "stt_mram", ber=None, write_pulse_ns=10.0)
+    verified = build(registry, "stt_mram", ber=None, write_pulse_ns=10.0, write_verify=True)
     wer = plain.error_model().write_ber_0to1
     assert verified.error_model().write_ber_0to1 == pytest.approx(wer * wer, rel=1e-12)
     e1 = plain.energy_model().write_j_per_bit
@@ -261,3 +261,25 @@ def test_write_verify_write_squares_the_error_and_costs_a_verify(registry):
     target = build(registry, "stt_mram", ber=1e-6, write_verify=True)
     assert target.error_model().write_ber_0to1 == pytest.approx(1e-6, rel=1e-9)
     assert target.operating_point().pulse_s < build(registry, "stt_mram", ber=1e-6).operating_point().pulse_s
+
+
+@pytest.mark.parametrize("knobs, key, fragment", [
+    ({"write_pulse_ns": 7.0}, "memories.stt_mram.write_pulse_ns", "must be unset while ber is set"),
+    ({"solve_for": "current", "write_pulse_ns": 5.0, "write_current_ratio": 2.0},
+     "memories.stt_mram.write_current_ratio", "must be unset (null) with solve_for=current"),
+    ({"solve_for": "current", "write_pulse_ns": 5.0, "write_current_ratio_1to0": 2.0},
+     "memories.stt_mram.write_current_ratio_1to0", "must be unset (null) with solve_for=current"),
+    ({"ber": None}, "memories.stt_mram.write_pulse_ns", "a pulse width in ns when ber is null"),
+    ({"solve_for": "current"}, "memories.stt_mram.write_pulse_ns", "with solve_for=current"),
+])
+def test_a_knob_the_solver_would_overwrite_is_refused_not_ignored(registry, knobs, key, fragment):
+    with pytest.raises(ConfigError) as info:
+        build(registry, "stt_mram", **knobs)
+    assert info.value.key == key
+    assert fragment in str(info.value)
+
+
+def test_the_pulse_is_used_once_the_target_ber_is_off(registry):
+    seven = build(registry, "stt_mram", ber=None, write_pulse_ns=7.0)
+    assert seven.operating_point().pulse_s == pytest.approx(7e-9)
+    assert seven.error_model().write_ber_0to1 > build(registry, "stt_mram").error_model().write_ber_0to1
