@@ -23,7 +23,7 @@ from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
 
 from memtech import tracking
 from memtech.errors import ConfigError, MemtechError
-from memtech.progress import EpochProgress, format_summary, progress_enabled
+from memtech.progress import EpochProgress, baseline_hint, format_summary, progress_enabled
 
 SWEEP_STATE_ENV = "MEMTECH_SWEEP_STATE"  # folder where each sweep job leaves its status (set by the callback)
 
@@ -154,15 +154,19 @@ def run_job(cfg: DictConfig, *, multirun: bool, output_dir: Path | None = None, 
 
     if multirun:
         print(f"job {job_num}: accuracy {result.final_test_accuracy:.4f}  energy {result.total_energy_j:.4g} J"
-              + ("  DIVERGED" if result.diverged else ""))
+              + ("  DIVERGED" if result.diverged else "")
+              + (f"  [{' '.join(overrides)}]" if overrides else "")
+              + (f"  -> {output_dir}" if output_dir is not None else ""))
     else:
-        baseline = None
+        baseline = hint = None
         where = f"results: {output_dir}" if output_dir else None
         if uri is not None and run is not None:
             baseline = tracking.find_baseline(uri, track.experiment, config, exclude_run_id=run.run_id)
+            if baseline is None:
+                hint = baseline_hint(config, overrides, uri, track.experiment)
             where = (f"recorded as MLflow run {run.run_id} in {uri}\n"
                      f"look: `memtech ui` (MLflow UI on 127.0.0.1), `memtech compare`; outputs in {output_dir}")
-        print(format_summary(result, str(config.get("name")), baseline, where))
+        print(format_summary(result, str(config.get("name")), baseline, where, hint))
     return result.final_test_accuracy
 
 

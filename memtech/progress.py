@@ -11,6 +11,10 @@ from typing import Any, Mapping, TextIO
 
 from memtech.errors import ConfigError
 
+# The config sections tracking.baseline_key matches a baseline on: a baseline must train the same network
+# on the same data for its energy and accuracy to compare.
+BASELINE_SECTIONS = ("trainer", "dataset", "seed", "processor")
+
 PROGRESS_SETTINGS = ("auto", True, False)
 
 
@@ -63,8 +67,10 @@ def format_summary(
     name: str,
     baseline: Mapping[str, float] | None = None,
     where: str | None = None,
+    baseline_hint: str | None = None,
 ) -> str:
-    """A short report: accuracy, energy per memory and phase, the all-SRAM comparison and where to look."""
+    """A short report: accuracy, energy per memory and phase, the all-SRAM comparison (or, without one,
+    ``baseline_hint`` on how to record it) and where to look."""
     metrics = result.metrics()
     lines = [f"memtech run {name!r}: {result.iterations} iterations" + ("  DIVERGED" if result.diverged else "")]
     base_acc = baseline.get("test_accuracy") if baseline else None
@@ -82,8 +88,51 @@ def format_summary(
                 f"    {row.memory:<10} {row.phase:<10} {row.technology:<10} {row.energy_j:.4g} J"
                 f"  (dynamic {row.dynamic_energy_j:.3g}, static {row.static_energy_j:.3g})  flips {row.total_flips}"
             )
-    if baseline is None:
-        lines.append("  no all-SRAM baseline in the store yet: `memtech-run experiment=sram_baseline` records one")
+    if baseline is None and baseline_hint:
+        lines.append(f"  {baseline_hint}")
     if where:
         lines.append(where)
     return "\n".join(lines)
+
+
+def _matching_overrides(config: Mapping[str, Any], overrides: list[str], other: Mapping[str, str] | None) -> list[str]:
+    """The overrides an all-SRAM run needs to train what ``config`` trains: the job's own overrides of the
+    baseline sections (group choices such as ``dataset=npz`` included), then every value that still differs
+    from ``other`` (the params of a baseline recorded with other settings), e.g. set by an experiment preset."""
+    from memtech import tracking
+
+    def section(key: str) -> bool:
+        return key.split(".", 1)[0].split("@", 1)[0] in BASELINE_SECTIONS or key == "plugins_dir"
+
+    chosen = [o for o in overrides if "=" in o and section(o.split("=", 1)[0].lstrip("+~"))]
+    covered = {o.split("=", 1)[0].lstrip("+~") for o in chosen}
+    if other is not None:
+        mine = {k: v for k, v in tracking.flatten(config).items() if section(k)}
+        for key, value in sorted(mine.items()):
+            if other.get(key) != value and key not in covered and key.split(".", 1)[0] not in covered:
+                chosen.append(f"{key}={value}")
+    return chosen
+
+
+def baseline_hint(config: Mapping[str, Any], overrides: list[str], uri: str | None, experiment: str) -> str | None:
+    """What to say when a run has no all-SRAM baseline to compare with: nothing for an all-SRAM run (it is
+    one) or without a store; otherwise the command that records a matching baseline, noting when the store
+    holds baselines of other trainer/dataset/seed settings."""
+    from memtech import tracking
+
+    if uri is None or tracking.is_all_sram(config):
+        return None
+    mlflow_client = tracking.client(uri)
+    found = mlflow_client.get_experiment_by_name(experiment)
+    others = [] if found is None else mlflow_client.search_runs(
+        [found.experiment_id],
+        filter_string="tags.`memtech.all_sram` = 'true' and attributes.status = 'FINISHED'",
+        order_by=["attributes.start_time DESC"],
+        max_results=1,
+    )
+    other = dict(others[0].data.params) if others else None
+    command = " ".join(["memtech-run", "experiment=sram_baseline", *_matching_overrides(config, overrides, other)])
+    if other is None:
+        return f"no all-SRAM baseline in the store yet: `{command}` records one"
+    return (f"the store's all-SRAM baselines train other trainer/dataset/seed settings than this run: "
+            f"`{command}` records a matching one")

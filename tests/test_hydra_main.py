@@ -16,7 +16,7 @@ import pytest
 from memtech import tracking
 from memtech.experiment import run_experiment
 from memtech.plugins import load_plugins
-from memtech.progress import EpochProgress, format_summary, progress_enabled
+from memtech.progress import EpochProgress, baseline_hint, format_summary, progress_enabled
 from memtech.results import EpochRecord
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -69,7 +69,52 @@ def test_summary_reports_energy_per_memory_and_phase_against_the_baseline():
     assert f"(all-SRAM baseline {baseline['test_accuracy']:.4f})" in text
     assert re.search(r"mram\s+only\s+stt_mram\s+\S+ J", text)
     assert text.endswith("look: memtech ui")
-    assert "experiment=sram_baseline" in format_summary(result, "demo", None)
+    assert "experiment=sram_baseline" not in format_summary(result, "demo", None)  # no hint: nothing to suggest
+    assert "records one" in format_summary(result, "demo", None, None, "no all-SRAM baseline ...: records one")
+    assert "records one" not in format_summary(result, "demo", baseline, None, "records one")
+
+
+def test_no_baseline_hint_without_a_store_or_on_an_all_sram_run(tmp_path):
+    uri = tracking.resolve_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    assert baseline_hint(_config("mram"), [], None, "memtech") is None  # tracking=none: no store to record in
+    assert baseline_hint(_config("sram"), [], uri, "memtech") is None  # it is the baseline
+    hint = baseline_hint(_config("mram"), ["trainer.epochs=1", "memories.mram.ber=1e-3"], uri, "memtech")
+    assert hint == "no all-SRAM baseline in the store yet: `memtech-run experiment=sram_baseline trainer.epochs=1` records one"
+
+
+def test_baseline_hint_names_the_settings_a_stored_baseline_lacks(tmp_path):
+    uri = tracking.resolve_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    tracking.prepare_store(uri, "memtech")
+    other = _config("sram")
+    other["trainer"] = dict(other["trainer"], epochs=3)
+    run = tracking.MlflowRun(uri, "memtech", "base", tracking.run_tags(other))
+    run.log_params(other)
+    run.finish(run_experiment(other), None, log_model=False)
+    mine = _config("mram")
+    assert tracking.find_baseline(uri, "memtech", mine) is None
+    hint = baseline_hint(mine, ["memories.mram.ber=1e-3", "seed=0"], uri, "memtech")
+    assert "other trainer/dataset/seed settings" in hint
+    # the user's own overrides first, then what differs from the stored baseline (here trainer.epochs)
+    assert "`memtech-run experiment=sram_baseline seed=0 trainer.epochs=1` records a matching one" in hint
+
+
+def test_a_diverging_run_is_recorded_without_floating_point_warnings(monkeypatch):
+    import contextlib
+    import warnings
+
+    import numpy as np
+
+    config = _config("mram")
+    config["memories"]["mram"] = {"technology": "stt_mram", "ber": 1e-1, "write_error_mode": "any"}
+    config["trainer"]["epochs"] = 2
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # any RuntimeWarning fails the run
+        result = run_experiment(config)
+    assert result.diverged
+    # the same run without the suppression does warn: the check above is not vacuous
+    monkeypatch.setattr(np, "errstate", lambda **kw: contextlib.nullcontext())
+    with pytest.warns(RuntimeWarning, match="overflow|invalid value"):
+        assert run_experiment(config).diverged
 
 
 # --- the README keeps its promises -------------------------------------------------------------------
