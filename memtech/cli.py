@@ -11,7 +11,7 @@ import sys
 from typing import Sequence
 
 from memtech import __version__
-from memtech.errors import MemtechError
+from memtech.errors import ConfigError, MemtechError
 
 
 def _cmd_plugins(args: argparse.Namespace) -> int:
@@ -44,21 +44,17 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
     import numpy as np
 
-    from memtech.predict import StoredModel
+    from memtech import tracking
+    from memtech.predict import StoredModel, load_data
 
+    x, y = load_data(args.data)  # before the model: a wrong data path should not cost a download
     with tempfile.TemporaryDirectory() as tmp:
         model_path = Path(args.model)
-        if not model_path.exists() and _looks_like_run_id(args.model):
-            from memtech import tracking
-
-            model_path = tracking.download_model(tracking.resolve_uri(args.tracking_uri), args.model, Path(tmp))
+        if not model_path.exists() and tracking.looks_like_run_id(args.model):
+            uri = tracking.resolve_uri(args.tracking_uri)
+            run_id = tracking.resolve_run_id(uri, args.model, key="model")
+            model_path = tracking.download_model(uri, run_id, Path(tmp))
         model = StoredModel.load(model_path)
-    with np.load(args.data, allow_pickle=False) as f:
-        arrays = dict(f)
-    x = arrays.get("x", arrays.get("x_test"))
-    y = arrays.get("y", arrays.get("y_test"))
-    if x is None:
-        raise MemtechError(f"data must hold an array 'x' (or 'x_test'), got arrays {sorted(arrays)}")
     predictions = model.predict(x)
     if args.output:
         np.save(args.output, predictions)
@@ -68,10 +64,6 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     elif not args.output:
         print(" ".join(str(int(p)) for p in predictions))
     return 0
-
-
-def _looks_like_run_id(text: str) -> bool:
-    return len(text) == 32 and all(c in "0123456789abcdef" for c in text)
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
@@ -88,21 +80,39 @@ def ui_command(uri: str, port: int) -> list[str]:
     return [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri, "--host", "127.0.0.1", "--port", str(port)]
 
 
+def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
+    """Whether a server could bind ``host:port`` now (the UI would otherwise log the clash and exit 0)."""
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
 def _cmd_ui(args: argparse.Namespace) -> int:
-    import subprocess
+    import os
 
     from memtech import tracking
 
+    if not 0 < args.port < 65536:
+        raise ConfigError("--port", args.port, "a TCP port from 1 to 65535")
     uri = tracking.resolve_uri(args.tracking_uri)
     command = ui_command(uri, args.port)
-    print(f"MLflow UI for {uri} at http://127.0.0.1:{args.port} (Ctrl-C to stop)")
     if args.print_command:
         print(" ".join(command))
         return 0
-    try:
-        return subprocess.call(command)
-    except KeyboardInterrupt:
-        return 0
+    if not port_is_free(args.port):
+        raise ConfigError("--port", args.port, "a free port on 127.0.0.1 (another server uses it: stop it or pick "
+                          "another with --port)")
+    print(f"MLflow UI for {uri} at http://127.0.0.1:{args.port} (Ctrl-C to stop)", flush=True)
+    sys.stderr.flush()
+    # Replace this process: Ctrl-C and kill then reach MLflow (and its workers) directly, and MLflow's
+    # exit status is the command's.
+    os.execv(command[0], command)
+    return 1  # not reached
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -112,17 +122,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("plugins", help="list installed memory, trainer and dataset plugins")
     p.add_argument("--plugins-dir", action="append", help="also load every *.py in this folder as a plugin")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="print the plugins as a JSON list instead of a table")
     p.set_defaults(func=_cmd_plugins)
 
     p = sub.add_parser("describe", help="model card of a memory technology: parameters, units, sources, derived figures")
     p.add_argument("memory", help="technology name (e.g. stt_mram) or a conf/memory preset name")
     p.add_argument("overrides", nargs="*", help="key=value settings, e.g. ber=1e-4")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="print the card as JSON instead of text")
     p.set_defaults(func=_cmd_describe)
 
     p = sub.add_parser("compare", help="table and Pareto plot of accuracy vs energy for a sweep or an experiment")
-    p.add_argument("target", nargs="?", help="a parent run id (a sweep) or an experiment name; default: the latest sweep")
+    p.add_argument("target", nargs="?", help="a parent run id or a unique prefix of one (a sweep), or an experiment "
+                                             "name; default: the latest sweep")
     p.add_argument("--tracking-uri", help="MLflow store (default: $MLFLOW_TRACKING_URI, else runs/mlflow.db)")
     p.add_argument("--output", help="where to write the figure (default: runs/compare/<target>.png)")
     p.add_argument("--no-log", action="store_true", help="do not log the figure to the parent run")
@@ -134,12 +145,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("ui", help="start the MLflow UI on the project's store, bound to 127.0.0.1")
     p.add_argument("--tracking-uri", help="MLflow store (default: $MLFLOW_TRACKING_URI, else runs/mlflow.db)")
-    p.add_argument("--port", type=int, default=5000)
+    p.add_argument("--port", type=int, default=5000, help="port on 127.0.0.1 (default: 5000)")
     p.add_argument("--print-command", action="store_true", help="print the command instead of running it")
     p.set_defaults(func=_cmd_ui)
 
     p = sub.add_parser("predict", help="score new data with a run's stored weights")
-    p.add_argument("model", help="a run's output folder, a model.npz, or an MLflow run id")
+    p.add_argument("model", help="a run's output folder, a model.npz, or an MLflow run id or unique prefix (>= 6 hex)")
     p.add_argument("--tracking-uri", help="MLflow store holding the run (default: $MLFLOW_TRACKING_URI, else runs/mlflow.db)")
     p.add_argument("data", help=".npz with 'x' (and optionally 'y')")
     p.add_argument("--output", help="save the predicted classes to this .npy file")
@@ -150,10 +161,20 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return args.func(args)
+        code = args.func(args)
+        sys.stdout.flush()  # a closed pipe shows here, inside the handler, not at interpreter exit
+        return code
     except MemtechError as exc:
         print(f"memtech: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        # The reader (`| head`) has what it wanted. Point stdout at devnull so Python's final flush
+        # does not raise again, and exit as a process killed by SIGPIPE would (128 + 13).
+        import os
+
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141
 
 
 if __name__ == "__main__":

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import math
 import re
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -32,7 +31,11 @@ DYNAMIC, STATIC, AREA = "dynamic_energy_j", "static_energy_j", "area_mm2"
 SRAM = "sram"  # name of the automatic all-SRAM baseline
 ALL_SRAM_TAG, KEY_TAG = "memtech.all_sram", "memtech.baseline_key"
 _RUN_ID = re.compile(r"[0-9a-f]{32}")
-_MIN_PREFIX = 6  # shorter run id prefixes collide too easily to name a baseline by
+_MIN_PREFIX = tracking.MIN_RUN_ID_PREFIX
+# Params no sweep varies on purpose: free text (a run's name and description change with the preset and
+# would make the table hundreds of characters wide) and the phase internals a schedule is built from (its
+# name and first_fraction say which schedule it is).
+_NOT_SWEPT = re.compile(r"(name|description|schedule\.phases\..*)")
 _MEMORY_AREA = re.compile(r"[^.]+\.area_mm2")  # "<memory>.area_mm2", not "<memory>.<phase>.…"
 
 
@@ -127,7 +130,7 @@ def pareto_front(points: Sequence[tuple[float, float]]) -> set[int]:
 
 def swept_params(rows: Sequence[RunRow]) -> list[str]:
     """The params whose values differ between the runs (what the sweep varied)."""
-    keys = sorted({k for row in rows for k in row.params})
+    keys = sorted({k for row in rows for k in row.params if not _NOT_SWEPT.fullmatch(k)})
     return [k for k in keys if len({row.params.get(k) for row in rows}) > 1]
 
 
@@ -177,7 +180,9 @@ def _short(key: str, keys: Sequence[str]) -> str:
     parts = key.split(".")
     for n in range(min(2, len(parts)), len(parts) + 1):
         candidate = ".".join(parts[-n:])
-        if sum(1 for k in keys if k.endswith(candidate)) == 1:
+        if parts[-n].isdigit():  # "0.name" says nothing: keep the list's name in front of its index
+            continue
+        if sum(1 for k in keys if k == candidate or k.endswith("." + candidate)) == 1:
             return candidate
     return key
 
@@ -273,6 +278,14 @@ def resolve_baseline(uri: str, spec: str, rows: Sequence[RunRow], index: int) ->
             raise ConfigError("--baseline", spec, f"a run id of 32 hex digits or a prefix of at least {_MIN_PREFIX}")
         matches = [row for row in rows if row.run_id.startswith(run_id)]
         how = f"run id prefix {run_id}"
+        if not matches:  # a run outside the comparison, such as a baseline in another experiment
+            try:
+                full = tracking.resolve_run_id(uri, run_id, key="--baseline")
+            except tracking.AmbiguousRunId:
+                raise
+            except ConfigError:
+                return None, f"baseline {name}: no run id starts with {run_id} in {uri}"
+            return Baseline(name, _rows([tracking.client(uri).get_run(full)])[0], how), None
     else:
         matches = [row for row in rows if all(_same_value(v, row.params.get(k)) for k, v in pairs.items())]
         finished = [row for row in matches if row.status == "FINISHED"]
@@ -376,7 +389,8 @@ def figure(rows: Sequence[RunRow], front: set[int], title: str, swept: Sequence[
     matplotlib.use("Agg")  # no display needed, and safe inside sweep workers
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+    # constrained layout fits long labels without tight_layout's "Tight layout not applied" warning
+    fig, ax = plt.subplots(figsize=(7, 4.5), layout="constrained")
     pts = [(r.energy_j, r.accuracy) for r in rows]
     ok = [i for i, (e, a) in enumerate(pts) if math.isfinite(e) and math.isfinite(a)]
     ax.scatter([pts[i][0] for i in ok if i not in front], [pts[i][1] for i in ok if i not in front], color="0.6", label="runs")
@@ -407,9 +421,6 @@ def figure(rows: Sequence[RunRow], front: set[int], title: str, swept: Sequence[
     ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right", fontsize=8)
-    with warnings.catch_warnings():  # long point labels may not fit the margins; the figure is still right
-        warnings.simplefilter("ignore", UserWarning)
-        fig.tight_layout()
     return fig
 
 
@@ -430,13 +441,20 @@ def collect(target: str | None, uri: str) -> tuple[str, list[RunRow], str | None
     return title, rows, parent
 
 
+def _experiment_names(client: Any) -> str:
+    return ", ".join(sorted(e.name for e in client.search_experiments())) or "none"
+
+
 def _collect(target: str | None, uri: str) -> tuple[str, list[RunRow], str | None, str]:
+    if not tracking.store_exists(uri):  # opening it would leave an empty mlflow.db behind
+        raise ConfigError("--tracking-uri", uri, "an existing MLflow store (none there yet: record runs with "
+                          "`memtech-run` first, or point --tracking-uri / $MLFLOW_TRACKING_URI at one)")
     client = tracking.client(uri)
     if target is None:
         experiment = client.get_experiment_by_name(tracking.DEFAULT_EXPERIMENT)
         if experiment is None:
-            raise ConfigError("target", None, f"an experiment or parent run (the store {uri} has no experiment "
-                              f"{tracking.DEFAULT_EXPERIMENT!r} yet: run `memtech-run` first)")
+            raise ConfigError("target", tracking.DEFAULT_EXPERIMENT, f"an experiment or parent run in {uri} (the "
+                              f"default experiment is missing; experiments there: {_experiment_names(client)})")
         parents = client.search_runs([experiment.experiment_id], f"tags.`{tracking.PARENT_TAG}` = 'parent'",
                                      order_by=["attributes.start_time DESC"], max_results=1)
         if parents:
@@ -444,25 +462,27 @@ def _collect(target: str | None, uri: str) -> tuple[str, list[RunRow], str | Non
         else:
             target = experiment.name
     run = None
-    if _RUN_ID.fullmatch(target):
+    experiment = client.get_experiment_by_name(target)
+    if experiment is None and tracking.looks_like_run_id(target):
         try:
-            run = client.get_run(target)
-        except Exception:  # noqa: BLE001 - not a run id after all
+            run = client.get_run(tracking.resolve_run_id(uri, target, key="target"))
+        except tracking.AmbiguousRunId:
+            raise
+        except ConfigError:  # no such run: perhaps an experiment id
             run = None
     if run is not None:
         children = tracking.child_runs(uri, run.info.run_id)
         if not children:
             raise ConfigError("target", target, "a parent run with child runs (a sweep), or an experiment")
-        return run.info.run_name or f"sweep {target}", _rows(children), run.info.run_id, run.info.experiment_id
-    experiment = client.get_experiment_by_name(target)
+        return run.info.run_name or f"sweep {run.info.run_id}", _rows(children), run.info.run_id, run.info.experiment_id
     if experiment is None and target.isdigit():
         try:
             experiment = client.get_experiment(target)
         except Exception:  # noqa: BLE001
             experiment = None
     if experiment is None:
-        names = ", ".join(e.name for e in client.search_experiments()) or "none"
-        raise ConfigError("target", target, f"a parent run id or an experiment in {uri} (experiments: {names})")
+        raise ConfigError("target", target, f"a parent run id or an experiment in {uri} (a run id prefix of at "
+                          f"least {_MIN_PREFIX} hex digits will do; experiments: {_experiment_names(client)})")
     runs = client.search_runs([experiment.experiment_id], max_results=50000)
     runs = [r for r in runs if r.data.tags.get(tracking.PARENT_TAG) != "parent"]
     if not runs:

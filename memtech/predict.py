@@ -12,6 +12,44 @@ from memtech.plugins import Registry, get_registry
 from memtech.results import load_model_file
 
 
+class ShapeError(ConfigError):
+    """An array of the wrong shape; the shape reads as a shape, not as a quoted string."""
+
+    def __init__(self, key: str, shape: tuple[int, ...], expected: str):
+        super().__init__(key, shape, expected)
+        self.args = (f"{key} must be {expected}, got shape {shape}",)
+
+    def __str__(self) -> str:
+        return self.args[0]
+
+
+DATA_EXPECTED = "an existing .npz file with an array 'x' (or 'x_test') and optionally 'y' (or 'y_test')"
+
+
+def load_data(path: str | Path) -> tuple[np.ndarray, np.ndarray | None]:
+    """``(x, y or None)`` from a ``.npz`` file, loaded without pickle; a ConfigError naming ``data`` for
+    anything else (a missing file, a ``.npy`` array, a file that is no zip archive)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError("data", str(path), DATA_EXPECTED + " (no such file)")
+    try:
+        loaded = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:  # numpy's words for "not a NumPy file": pickle, size, ...
+        raise ConfigError("data", str(path), f"{DATA_EXPECTED} (it is not a NumPy file: {exc})") from exc
+    if not isinstance(loaded, np.lib.npyio.NpzFile):
+        raise ConfigError("data", str(path), f"{DATA_EXPECTED} (it holds a single array of shape {loaded.shape}: "
+                          "save with np.savez(path, x=...))")
+    try:
+        with loaded as f:
+            arrays = {name: f[name] for name in f.files}
+    except (ValueError, OSError, EOFError) as exc:
+        raise ConfigError("data", str(path), f"{DATA_EXPECTED} (an array could not be read: {exc})") from exc
+    x = arrays.get("x", arrays.get("x_test"))
+    if x is None:
+        raise ConfigError("data", str(path), f"{DATA_EXPECTED} (it holds {sorted(arrays)})")
+    return x, arrays.get("y", arrays.get("y_test"))
+
+
 class StoredModel:
     """A trained network rebuilt from a run's stored values; scores new data on the CPU."""
 
@@ -29,14 +67,15 @@ class StoredModel:
         if path.is_dir():
             path = path / "model.npz"
         if not path.is_file():
-            raise ConfigError("model", str(path), "a model.npz file or a folder holding one")
+            raise ConfigError("model", str(path), "a model.npz file, a folder holding one, or the id (or a unique "
+                              "prefix of at least 6 hex digits) of a run logged with its model")
         values, model = load_model_file(path)
         return cls(values, model, registry)
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         x = np.asarray(x, dtype=np.float32).reshape(len(x), -1)
         if x.shape[1] != self.n_features:
-            raise ConfigError("x", f"shape {x.shape}", f"rows of {self.n_features} features")
+            raise ShapeError("x", x.shape, f"rows of {self.n_features} features")
         return self.trainer.logits(self.values, x)[0].argmax(axis=1)
 
     def accuracy(self, x: np.ndarray, y: np.ndarray) -> float:

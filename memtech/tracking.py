@@ -17,6 +17,7 @@ Design requirements:
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 import tempfile
@@ -37,6 +38,18 @@ PARENT_ID_TAG = "mlflow.parentRunId"
 EPOCH_FLUSH = 10  # epochs buffered between two log_batch calls: live curves without a call per epoch
 _MAX_PARAM_CHARS = 6000  # MLflow's limit on a param value
 _MAX_BATCH = {"metrics": 1000, "params": 100, "tags": 100}  # MLflow's limits per log_batch call
+# MLflow retries an unreachable server 7 times with backoff 2 and waits 120 s per request: a typo in
+# tracking.uri then hangs for minutes. Fail within seconds instead; setdefault keeps a user's own choice.
+HTTP_DEFAULTS = {
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_JITTER": "0",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "15",
+}
+# A fresh SQLite store logs its schema creation at INFO: routine, and it drowns the run's own output.
+QUIET_LOGGERS = ("mlflow.store.db.utils", "alembic", "alembic.runtime.migration")
+for _name, _value in HTTP_DEFAULTS.items():
+    os.environ.setdefault(_name, _value)
 
 
 @dataclass(frozen=True)
@@ -95,6 +108,12 @@ def _sqlite_path(uri: str) -> Path | None:
     return None
 
 
+def store_exists(uri: str) -> bool:
+    """False only for a local SQLite store whose file is missing: reading it would create an empty one."""
+    path = _sqlite_path(uri)
+    return path is None or path.is_file()
+
+
 def artifact_location(uri: str, experiment: str) -> str | None:
     """Artifacts beside a local SQLite store; a server chooses its own."""
     path = _sqlite_path(uri)
@@ -103,9 +122,18 @@ def artifact_location(uri: str, experiment: str) -> str | None:
     return (path.parent / "artifacts" / experiment).resolve().as_uri()
 
 
+def _quiet_store_setup() -> None:
+    # after importing mlflow, whose own logging setup would otherwise reset these levels
+    for name in QUIET_LOGGERS:
+        logger = logging.getLogger(name)
+        if logger.level < logging.WARNING:
+            logger.setLevel(logging.WARNING)
+
+
 def client(uri: str) -> Any:
     from mlflow import MlflowClient
 
+    _quiet_store_setup()
     path = _sqlite_path(uri)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -314,3 +342,40 @@ def download_model(uri: str, run_id: str, destination: Path) -> Path:
     if not (Path(local) / "model.npz").is_file():
         raise MemtechError(f"run {run_id} has no model/model.npz artifact (was it logged with tracking.log_model=false?)")
     return Path(local)
+
+
+RUN_ID_CHARS = 32
+MIN_RUN_ID_PREFIX = 6  # shorter prefixes collide too easily in a store of a few thousand runs
+_HEX = frozenset("0123456789abcdef")
+
+
+def looks_like_run_id(text: str) -> bool:
+    """A full run id, or a prefix long enough to name one (the tables show 8 characters)."""
+    return MIN_RUN_ID_PREFIX <= len(text) <= RUN_ID_CHARS and set(text) <= _HEX
+
+
+class AmbiguousRunId(ConfigError):
+    """A run id prefix that several runs share: guessing one would mislead."""
+
+
+def resolve_run_id(uri: str, prefix: str, key: str = "run") -> str:
+    """The full id of the one run in the store whose id starts with ``prefix`` (any experiment, deleted
+    ones included); a ConfigError naming ``key`` when none or several match."""
+    from mlflow.entities import ViewType
+
+    if not looks_like_run_id(prefix):
+        raise ConfigError(key, prefix, f"a run id of {RUN_ID_CHARS} hex digits or a prefix of at least {MIN_RUN_ID_PREFIX}")
+    if not store_exists(uri):
+        raise ConfigError(key, prefix, f"the id (or a unique prefix) of a run in {uri}, which holds no store yet")
+    mlflow_client = client(uri)
+    experiments = [e.experiment_id for e in mlflow_client.search_experiments(view_type=ViewType.ALL)]
+    matches: list[str] = []
+    for start in range(0, len(experiments), 100):  # search_runs takes at most 100 experiments a call
+        runs = mlflow_client.search_runs(experiments[start:start + 100], f"attributes.run_id LIKE '{prefix}%'",
+                                         run_view_type=ViewType.ALL, max_results=10)
+        matches += [r.info.run_id for r in runs]
+    if not matches:
+        raise ConfigError(key, prefix, f"the id (or a unique prefix) of a run in {uri}")
+    if len(matches) > 1:
+        raise AmbiguousRunId(key, prefix, f"a prefix that matches one run in {uri}, not several ({', '.join(sorted(matches))})")
+    return matches[0]

@@ -37,10 +37,37 @@ def test_cli_predict_writes_classes(saved_run, tmp_path, capsys):
 
 def test_predict_errors_name_what_is_wrong(saved_run, tmp_path, capsys):
     _, out, _ = saved_run
-    with pytest.raises(ConfigError, match="model must be a model.npz file or a folder holding one"):
+    with pytest.raises(ConfigError, match="model must be a model.npz file, a folder holding one, or the id .* of a run"):
         StoredModel.load(tmp_path / "missing")
-    with pytest.raises(ConfigError, match=r"x must be rows of 64 features, got 'shape \(3, 5\)'"):
+    with pytest.raises(ConfigError, match=r"^x must be rows of 64 features, got shape \(3, 5\)$"):
         StoredModel.load(out).predict(np.zeros((3, 5)))
     np.savez(tmp_path / "bad.npz", features=np.zeros((2, 64)))
     assert cli.main(["predict", str(out), str(tmp_path / "bad.npz")]) == 2
-    assert "data must hold an array 'x'" in capsys.readouterr().err
+    assert "data must be an existing .npz file with an array 'x'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("kind", ["missing", "npy", "not_npz", "npy_named_npz"])
+def test_cli_predict_bad_data_is_a_clean_error(saved_run, tmp_path, capsys, kind):
+    _, out, data = saved_run
+    path = tmp_path / {"missing": "nope.npz", "npy": "x.npy", "not_npz": "x.npz", "npy_named_npz": "y.npz"}[kind]
+    if kind == "npy":
+        np.save(path, data.x_test[:3])
+    elif kind == "not_npz":
+        path.write_text("label,value\n1,2\n")
+    elif kind == "npy_named_npz":
+        with open(path, "wb") as f:
+            np.save(f, data.x_test[:3])
+    assert cli.main(["predict", str(out), str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"memtech: error: data must be an existing .npz file with an array 'x'"), err
+    assert err.rstrip().endswith(f"got {str(path)!r}") and "Traceback" not in err
+    assert len(err.splitlines()) == 1
+    assert {"missing": "no such file", "npy": "single array of shape (3, 64)", "not_npz": "not a NumPy file",
+            "npy_named_npz": "single array of shape (3, 64)"}[kind] in err
+
+
+def test_cli_predict_shape_error_reads_as_a_shape(saved_run, tmp_path, capsys):
+    _, out, _ = saved_run
+    np.savez(tmp_path / "wide.npz", x=np.zeros((5, 10)))
+    assert cli.main(["predict", str(out), str(tmp_path / "wide.npz")]) == 2
+    assert capsys.readouterr().err.strip() == "memtech: error: x must be rows of 64 features, got shape (5, 10)"
