@@ -180,3 +180,27 @@ def test_basic_launcher_runs_a_sweep_one_job_after_another(tmp_path):
     outputs = sorted((runs / "multirun").glob("*/*/*/model.npz"))
     assert [p.parent.name for p in outputs] == ["0", "1"]
     assert not (runs / "mlflow.db").exists()
+
+
+def test_run_name_and_folder_follow_the_schedule_and_no_store_means_no_baseline_hint(tmp_path):
+    runs = tmp_path / "runs"
+    done = memtech_run(runs, "schedule=all_sram", "tracking=none", "trainer.epochs=1", *SMALL_DATA)
+    assert done.returncode == 0, done.stderr
+    assert "memtech run 'all_sram'" in done.stdout
+    assert "sram_baseline" not in done.stdout  # nothing to record a baseline in, and this run is all-SRAM anyway
+    folders = list((runs / "hydra").glob("*/*"))
+    assert len(folders) == 1 and folders[0].name.endswith("_all_sram")
+
+
+def test_a_sweep_without_a_store_names_each_jobs_overrides_and_folder(tmp_path):
+    runs = tmp_path / "runs"
+    done = memtech_run(runs, "-m", "hydra/launcher=basic", "tracking=none", "trainer.epochs=1", *SMALL_DATA,
+                       "memories.mram.ber=1e-8,1e-6")
+    assert done.returncode == 0, done.stderr
+    lines = [line for line in done.stdout.splitlines() if line.startswith("job ")]
+    assert len(lines) == 2
+    for num, ber in enumerate(("1e-08", "1e-06")):  # as Hydra writes the swept values
+        assert lines[num].startswith(f"job {num}: accuracy ")
+        assert f"memories.mram.ber={ber}" in lines[num]
+        folder = Path(lines[num].rsplit("-> ", 1)[1])
+        assert folder.name == str(num) and folder.parent.name.endswith("_mram_then_sram") and folder.is_dir()
