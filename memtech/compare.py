@@ -178,9 +178,11 @@ def _short(key: str, keys: Sequence[str]) -> str:
         slot = key.rsplit(".", 1)[-1]
         return slot if slot not in keys else key
     parts = key.split(".")
+    # a list index says nothing without its list: "phases.1.placement.biases", never "1.placement.biases"
+    latest_start = next((i - 1 for i, part in enumerate(parts) if part.isdigit() and i > 0), len(parts))
     for n in range(min(2, len(parts)), len(parts) + 1):
         candidate = ".".join(parts[-n:])
-        if parts[-n].isdigit():  # "0.name" says nothing: keep the list's name in front of its index
+        if len(parts) - n > latest_start:
             continue
         if sum(1 for k in keys if k == candidate or k.endswith("." + candidate)) == 1:
             return candidate
