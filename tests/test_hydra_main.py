@@ -142,7 +142,8 @@ def readme_plugin(tmp_path) -> Path:
 def test_readme_plugin_loads_from_a_folder_and_through_an_entry_point(readme_plugin, monkeypatch):
     from_folder = load_plugins(entry_points=False, plugin_dirs=[readme_plugin], strict=True)
     info = from_folder.components["memory"]["pcm"]
-    assert info.source == f"dir:{readme_plugin}" and info.version == "0.1"
+    # no class `version`: the source's version shows (a folder: "local"; an entry point: its distribution's)
+    assert info.source == f"dir:{readme_plugin}" and info.version == "local"
 
     monkeypatch.syspath_prepend(str(readme_plugin))
     entry = importlib.metadata.EntryPoint(name="pcm", value="pcm", group="memtech")
@@ -151,17 +152,30 @@ def test_readme_plugin_loads_from_a_folder_and_through_an_entry_point(readme_plu
 
 
 @pytest.mark.slow
-def test_readme_plugin_runs_with_its_own_preset(readme_plugin, tmp_path):
+def test_readme_plugin_runs_with_its_own_preset_and_does_not_diverge(readme_plugin, tmp_path):
     conf = tmp_path / "myconf" / "memory"
     conf.mkdir(parents=True)
     preset = re.search(r"printf '(.*?)' > myconf/memory/pcm.yaml", README).group(1)
     (conf / "pcm.yaml").write_text(preset.replace("\\n", "\n"))
+    overrides = re.search(r"memtech-run --config-dir myconf plugins_dir=\$PWD/myplugins (.*)\n", README).group(1).split()
     env = dict(os.environ, **{tracking.RUNS_DIR_ENV: str(tmp_path / "runs")})
     done = subprocess.run(
         [str(Path(sys.executable).parent / "memtech-run"), "--config-dir", str(tmp_path / "myconf"),
-         f"plugins_dir={readme_plugin}", "memory@memories.mram=pcm", "memories.mram.ber=1e-5",
-         "+memories.mram.write_latency_ns=200", "trainer.epochs=1", "tracking=none"],
+         f"plugins_dir={readme_plugin}", *overrides, "tracking=none"],
         capture_output=True, text=True, env=env, cwd=tmp_path, timeout=240,
     )
     assert done.returncode == 0, done.stderr
     assert re.search(r"mram\s+mram\s+pcm\s+\S+ J", done.stdout)
+    assert "DIVERGED" not in done.stdout
+    assert float(re.search(r"test accuracy\s+(\S+)", done.stdout).group(1)) > 0.9
+
+
+@pytest.mark.slow
+def test_readme_reram_example_does_not_diverge(tmp_path):
+    line = re.search(r"^memtech-run (memory@memories.mram=reram .*?)\s+#", README, re.M).group(1)
+    env = dict(os.environ, **{tracking.RUNS_DIR_ENV: str(tmp_path / "runs")})
+    done = subprocess.run([str(Path(sys.executable).parent / "memtech-run"), *line.split(), "tracking=none"],
+                          capture_output=True, text=True, env=env, cwd=tmp_path, timeout=240)
+    assert done.returncode == 0, done.stderr
+    assert "DIVERGED" not in done.stdout
+    assert float(re.search(r"test accuracy\s+(\S+)", done.stdout).group(1)) > 0.9
