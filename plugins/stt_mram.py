@@ -66,8 +66,8 @@ class SttMramParams(MemoryParams):
     write_current_ratio_1to0: float | None = knob(None, min=0.0, help="I/I_c0 of 1->0 switches (default: write_current_ratio)")
     write_pulse_ns: float | None = knob(
         None, unit="ns", min=0.0, min_exclusive=True,
-        help="write pulse width; null: solved from ber (solve_for=pulse); required with ber null or 0 or "
-             "solve_for=current (the relaxed cell's nominal pulse is 10 ns, memory-parameters.md §0)")
+        help="write pulse width; null: solved from ber (solve_for=pulse); required with ber null, solve_for=current "
+             "or ber 0 unless write energy and latency are pinned (the relaxed cell's nominal pulse is 10 ns, memory-parameters.md §0)")
     critical_current_ua_per_delta: float = knob(
         0.55, unit="µA", min=0.0, min_exclusive=True,
         source="memory-parameters.md §5.2 (I_c0 ∝ Δ; macrospin 0.5 µA·Δ for α=0.01, η=0.5): 0.55 µA·Δ=22 µA at Δ=40, "
@@ -140,9 +140,8 @@ class SttMram(MemoryTechnology):
         p = self.params
         delta, tau_d, tau0, b = self._constants()
         i01, i10 = self._current_ratios()
-        if p.write_pulse_ns is None and (p.ber is None or p.ber == 0.0 or p.solve_for == "current"):
-            raise ConfigError("write_pulse_ns", None, "a pulse width in ns when ber is null or 0 or solve_for=current")
-        pulse = (p.write_pulse_ns or 0.0) * 1e-9
+        # nan: no pulse given and none needed (solved below, or ber=0 with energy and latency pinned)
+        pulse = math.nan if p.write_pulse_ns is None else p.write_pulse_ns * 1e-9
         if p.ber == 0.0:
             return OperatingPoint(pulse, i01, i10, 0.0, 0.0)
         if p.ber is None:
@@ -181,10 +180,13 @@ class SttMram(MemoryTechnology):
                     raise ConfigError(f"{key}.{name}", getattr(p, name),
                                       f"unset (null) with solve_for=current (ber={p.ber} solves for the "
                                       "current; ber=null to set the current yourself)")
-        if not solving and p.write_pulse_ns is None:
+        # Without a target the pulse sets the WER (ber=null) or the write energy and latency (ber=0, unless
+        # both are pinned): there is no default that would suit every cell, so it must be given.
+        pinned = p.write_energy_pj_per_bit is not None and p.write_latency_ns is not None
+        if p.write_pulse_ns is None and (p.ber is None or (p.ber == 0.0 and not pinned)):
             raise ConfigError(f"{key}.write_pulse_ns", None,
-                              f"a pulse width in ns when ber is {'null' if p.ber is None else p.ber} (e.g. 10 for the relaxed cell, 20 for the "
-                              "standard one); only a target ber solves for it")
+                              f"a pulse width in ns when ber is {'null' if p.ber is None else p.ber} (e.g. 10 for the "
+                              "relaxed cell, 20 for the standard one); only a target ber solves for it")
         if solving and p.solve_for == "current" and p.write_pulse_ns is None:
             raise ConfigError(f"{key}.write_pulse_ns", None, "a pulse width in ns with solve_for=current (the current is solved for it)")
         if p.ber is not None and p.ber == 1.0:
@@ -194,7 +196,7 @@ class SttMram(MemoryTechnology):
                 if i <= 0.0:
                     raise ConfigError(f"{key}.{name}", i, "a current ratio > 0 to solve for the pulse width")
         point = self.operating_point()
-        if not math.isfinite(point.pulse_s) or point.pulse_s <= 0.0:
+        if solving and (not math.isfinite(point.pulse_s) or point.pulse_s <= 0.0):
             raise ConfigError(f"{key}.ber", p.ber,
                               f"a write error rate reachable with a pulse > 0 at I/Ic0={self._current_ratios()[0]} "
                               f"(solved pulse {point.pulse_s * 1e9:.3g} ns)")
@@ -271,7 +273,7 @@ class SttMram(MemoryTechnology):
         return {
             "write_attempt_ber_0to1": w01,
             "write_attempt_ber_1to0": w10,
-            "write_pulse_ns": point.pulse_s * 1e9,
+            "write_pulse_ns": point.pulse_s * 1e9 if math.isfinite(point.pulse_s) else None,
             "write_current_ratio_0to1": point.current_ratio_0to1,
             "write_current_ratio_1to0": point.current_ratio_1to0,
             "critical_current_ua_0to1": ic01 * 1e6,

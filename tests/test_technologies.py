@@ -283,3 +283,12 @@ def test_the_pulse_is_used_once_the_target_ber_is_off(registry):
     seven = build(registry, "stt_mram", ber=None, write_pulse_ns=7.0)
     assert seven.operating_point().pulse_s == pytest.approx(7e-9)
     assert seven.error_model().write_ber_0to1 > build(registry, "stt_mram").error_model().write_ber_0to1
+
+
+def test_error_free_cell_with_pinned_energy_and_latency_needs_no_pulse(registry):
+    mram = build(registry, "stt_mram", ber=0.0, write_energy_pj_per_bit=1.0, write_latency_ns=10.0)
+    assert mram.error_model().write_ber_0to1 == 0.0
+    assert mram.latency_model().write_s_per_access == pytest.approx(10e-9)
+    assert mram.derived_figures()["write_pulse_ns"] is None
+    with pytest.raises(ConfigError, match="write_pulse_ns must be a pulse width in ns when ber is 0.0"):
+        build(registry, "stt_mram", ber=0.0, write_energy_pj_per_bit=1.0)
