@@ -75,6 +75,9 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+UI_JOBS_ENV = "MLFLOW_SERVER_ENABLE_JOB_EXECUTION"
+
+
 def ui_command(uri: str, port: int) -> list[str]:
     """The MLflow UI on the project's store, reachable from this machine only."""
     return [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri, "--host", "127.0.0.1", "--port", str(port)]
@@ -109,6 +112,9 @@ def _cmd_ui(args: argparse.Namespace) -> int:
                           "another with --port)")
     print(f"MLflow UI for {uri} at http://127.0.0.1:{args.port} (Ctrl-C to stop)", flush=True)
     sys.stderr.flush()
+    # MLflow's job runner (huey consumers, for its GenAI jobs; memtech has none) outlives the server when
+    # it is stopped: leave it off unless the user turns it on.
+    os.environ.setdefault(UI_JOBS_ENV, "false")
     # Replace this process: Ctrl-C and kill then reach MLflow (and its workers) directly, and MLflow's
     # exit status is the command's.
     os.execv(command[0], command)
