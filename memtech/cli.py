@@ -181,6 +181,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 141
+    except Exception as exc:
+        # an unreachable server or a store MLflow cannot read: its own message says which, a traceback adds nothing
+        if not type(exc).__module__.startswith("mlflow."):
+            raise
+        print(f"memtech: error: MLflow: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

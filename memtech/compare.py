@@ -2,15 +2,16 @@
 Pareto front (higher accuracy, lower energy) marked in a table and drawn in a figure, and each run's energy
 and accuracy measured against baselines.
 
-The target is a parent run id (its children: one sweep), an experiment name or id (all its runs except
-sweep parents), or nothing (the latest sweep, else the ``memtech`` experiment).
+The target is a parent run id or a unique prefix of one (its children: one sweep), an experiment name or id
+(all its runs except sweep parents), or nothing (the latest sweep, else the ``memtech`` experiment).
 
 Baselines:
 
 * ``sram``: the latest finished all-SRAM run (tag ``memtech.all_sram``) of the same network and data (tag
   ``memtech.baseline_key``), found in the store by itself; rows of different networks get their own.
-* any number given by the user (``--baseline``): a run id, a unique prefix of a compared run's id, or a filter
-  ``key=value,key=value`` on params that picks exactly one compared run; ``name=...`` names it.
+* any number given by the user (``--baseline``): a run id, a unique prefix of a compared run's id (else of
+  any run's in the store), or a filter ``key=value,key=value`` on params that picks exactly one compared run;
+  ``name=...`` names it.
 
 A baseline that cannot be found is a note under the table, never an error: the table is still worth having.
 """

@@ -136,3 +136,14 @@ def test_a_baseline_prefix_outside_the_comparison_is_found_in_the_store(store, t
     assert any("no run id starts with ffffff0" in note for note in missing.notes)
     with pytest.raises(ConfigError, match="--baseline must be .* prefix of at least 6"):
         compare(parent, uri=uri, output=tmp_path / "d.png", log_to_parent=False, baselines=["abc"])
+
+
+def test_an_unreachable_server_is_a_clean_error(capsys):
+    import socket
+
+    with socket.socket() as closed:  # bound, never listening: connections are refused
+        closed.bind(("127.0.0.1", 0))
+        uri = f"http://127.0.0.1:{closed.getsockname()[1]}"
+        assert cli.main(["compare", "--tracking-uri", uri, "--no-log"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("memtech: error: MLflow: ") and uri in err and "Traceback" not in err
