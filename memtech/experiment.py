@@ -210,7 +210,9 @@ def run_experiment(
     def stored_values() -> dict[str, Any]:
         return {role: store.peek(role) for role in ("weights", "biases")}
 
-    store.enter_phase(bounds[0][0].name, bounds[0][0].placement, trainer.initial_values(init_rng))
+    # A phase whose share rounds to no iteration is skipped: nothing is loaded into its memories.
+    first_phase = next(phase for phase, start, end in bounds if end > start)
+    store.enter_phase(first_phase.name, first_phase.placement, trainer.initial_values(init_rng))
     records: list[EpochRecord] = []
     diverged_at: int | None = None
     iteration = 0
@@ -237,6 +239,10 @@ def run_experiment(
                     memories[name].counters[phase.name].occupied_time_s += step_s
                 losses.append(loss)
                 iteration += 1
+                if not bool(xp.isfinite(loss).all()):
+                    # A diverged run is a result, not a crash: record the step and stop training there.
+                    diverged_at = iteration
+                    break
             train_loss = float(xp.stack(losses).mean()) if losses else float("nan")
             test_loss, test_accuracy = _evaluate(trainer, stored_values(), x_test, y_test, xp)
             record = EpochRecord(epoch, iteration, store.phase, train_loss, test_loss, test_accuracy,
@@ -244,9 +250,7 @@ def run_experiment(
             records.append(record)
             if on_epoch is not None:
                 on_epoch(record, epochs)
-            if not math.isfinite(train_loss):
-                # A diverged run is a result, not a crash: record it and stop training.
-                diverged_at = iteration
+            if diverged_at is not None:
                 break
 
         final = stored_values()
