@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,18 @@ BLAS_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_
 
 
 FAILED_JOBS: list[dict[str, Any]] = []  # jobs of the sweeps this process launched that failed
+
+
+def _release_reused_workers() -> None:
+    """Shut joblib's reusable worker pool down: its workers keep the environment they started with (parent
+    run id, state folder), so a later sweep in the same process must get fresh ones."""
+    try:
+        from joblib.externals.loky import reusable_executor
+    except ImportError:
+        return
+    executor = reusable_executor._executor  # None when no sweep ran in this process: nothing to start or stop
+    if executor is not None:
+        executor.shutdown(wait=True)
 
 
 class MemtechCallback(Callback):
@@ -57,7 +70,8 @@ class MemtechCallback(Callback):
         for key in BLAS_ENV:
             self._setenv(key, str(self.blas_threads_per_job))
         sweep_dir = Path(str(config.hydra.sweep.dir))
-        self._setenv("MEMTECH_SWEEP_STATE", str(sweep_dir / ".memtech-jobs"))
+        # A folder of its own per sweep: a reused sweep dir must not count an earlier sweep's jobs.
+        self._setenv("MEMTECH_SWEEP_STATE", str(sweep_dir / ".memtech-jobs" / uuid.uuid4().hex))
 
         node = config.get("tracking")
         track = tracking.tracking_params(OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else node)
@@ -103,6 +117,7 @@ class MemtechCallback(Callback):
                 print(f"memtech: {len(jobs)} jobs recorded under parent run {self.parent_run_id}; "
                       f"`memtech compare {self.parent_run_id}` or `memtech ui` to look")
         finally:
+            _release_reused_workers()
             for key, value in self._saved_env.items():
                 if value is None:
                     os.environ.pop(key, None)

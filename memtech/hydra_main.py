@@ -146,9 +146,10 @@ def run_job(cfg: DictConfig, *, multirun: bool, output_dir: Path | None = None, 
         if run is not None:
             run.finish(result, output_dir, log_model=track.log_model)
     except BaseException as exc:
+        # The sweep's own record first: it is a local file, and it decides the sweep's exit status.
+        _write_state(job_num, "FAILED", run.run_id if run else None, f"{type(exc).__name__}: {exc}")
         if run is not None:
             run.fail(exc)
-        _write_state(job_num, "FAILED", run.run_id if run else None, f"{type(exc).__name__}: {exc}")
         raise
     _write_state(job_num, "FINISHED", run.run_id if run else None, None)
 

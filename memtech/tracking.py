@@ -286,15 +286,17 @@ class MlflowRun:
     def fail(self, exc: BaseException) -> None:
         """Mark the run FAILED with its error; never raises (the error being reported matters more)."""
         text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-        try:
-            self.flush()
-        except Exception:  # noqa: BLE001
-            pass
-        try:
-            self.client.set_tag(self.run_id, "memtech.error", f"{type(exc).__name__}: {exc}"[:_MAX_PARAM_CHARS])
-            self.client.log_text(self.run_id, text, "error.txt")
-        finally:
-            self.client.set_terminated(self.run_id, "FAILED")
+        steps = (
+            self.flush,
+            lambda: self.client.set_tag(self.run_id, "memtech.error", f"{type(exc).__name__}: {exc}"[:_MAX_PARAM_CHARS]),
+            lambda: self.client.log_text(self.run_id, text, "error.txt"),
+            lambda: self.client.set_terminated(self.run_id, "FAILED"),
+        )
+        for step in steps:  # each on its own: a locked store must not hide the job's own error
+            try:
+                step()
+            except Exception:  # noqa: BLE001
+                pass
 
 
 def start_parent_run(uri: str, experiment: str, run_name: str, tags: Mapping[str, str]) -> str:
