@@ -96,6 +96,7 @@ class Memory:
         bit_fields = tuple(self.format.field_of_bit(b) if b < data_bits else "check" for b in range(64))
         self.counters: dict[str, AccessCounters] = defaultdict(lambda: AccessCounters(bit_fields=bit_fields))
         self._arenas_made: dict[str, int] = defaultdict(int)
+        self.arena_of_role: dict[str, "Arena"] = {}  # the latest arena of each role held here
 
     def stream_names(self, role: str) -> tuple[str, ...]:
         """Names keying the random streams of a new arena of ``role``.
@@ -109,6 +110,9 @@ class Memory:
 
 
 _ONE = np.uint64(1)
+# Arena attributes that describe the physical cells (stuck map, wear), carried over when a role returns.
+_CELL_STATE = ("_stuck_words", "_stuck_and", "_stuck_or", "_wear", "_wear_rng", "_write_counts", "_writes",
+               "_pending_cells", "_pending_lifetimes", "_next_death")
 _FEW = 32  # up to this many hits, the element-by-element path is the cheaper one
 
 
@@ -169,6 +173,15 @@ class Arena:
         self._counters_phase: str | None = None
         self._counters = AccessCounters()
         self._time_cache: dict[tuple[int, bool], float] = {}
+        # The cells themselves persist: a role that comes back to this memory finds the same stuck cells and
+        # the same wear (only its random event streams are new).
+        previous = memory.arena_of_role.get(role)
+        memory.arena_of_role[role] = self
+        if previous is not None and previous.n_values == n_values:
+            for attribute in _CELL_STATE:
+                if hasattr(previous, attribute):
+                    setattr(self, attribute, getattr(previous, attribute))
+            return
         # Stuck cells: per word, an AND mask that clears the stuck bits and an OR mask that sets those stuck at 1.
         self._stuck_words = np.empty(0, dtype=np.int64)
         self._stuck_and = np.empty(0, dtype=np.uint64)
