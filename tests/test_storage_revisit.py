@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from memtech.experiment import build_spec
 from memtech.plugins import get_registry
 from memtech.storage import Memory, SimClock, TensorStore
 
