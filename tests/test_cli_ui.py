@@ -64,7 +64,7 @@ def test_ui_on_a_busy_port_is_a_clean_error_and_starts_nothing(project_store, mo
         assert not cli.port_is_free(port)
         assert cli.main(["ui", "--port", str(port)]) == 2
     err = capsys.readouterr().err
-    assert err.startswith(f"memtech: error: --port must be a free port on 127.0.0.1 ")
+    assert err.startswith("memtech: error: --port must be a free port on 127.0.0.1 ")
     assert err.rstrip().endswith(f"got {port}")
     assert cli.port_is_free(port)
 

@@ -59,7 +59,7 @@ def test_cli_predict_bad_data_is_a_clean_error(saved_run, tmp_path, capsys, kind
             np.save(f, data.x_test[:3])
     assert cli.main(["predict", str(out), str(path)]) == 2
     err = capsys.readouterr().err
-    assert err.startswith(f"memtech: error: data must be an existing .npz file with an array 'x'"), err
+    assert err.startswith("memtech: error: data must be an existing .npz file with an array 'x'"), err
     assert err.rstrip().endswith(f"got {str(path)!r}") and "Traceback" not in err
     assert len(err.splitlines()) == 1
     assert {"missing": "no such file", "npy": "single array of shape (3, 64)", "not_npz": "not a NumPy file",
