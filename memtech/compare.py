@@ -30,7 +30,7 @@ from memtech.errors import ConfigError
 ACCURACY, ENERGY, LATENCY = "test_accuracy", "energy_j", "memory_latency_s"
 DYNAMIC, STATIC, AREA = "dynamic_energy_j", "static_energy_j", "area_mm2"
 SRAM = "sram"  # name of the automatic all-SRAM baseline
-ALL_SRAM_TAG, KEY_TAG = "memtech.all_sram", "memtech.baseline_key"
+KEY_TAG = tracking.BASELINE_KEY_TAG
 _RUN_ID = re.compile(r"[0-9a-f]{32}")
 _MIN_PREFIX = tracking.MIN_RUN_ID_PREFIX
 # Params no sweep varies on purpose: free text (a run's name and description change with the preset and
@@ -191,13 +191,6 @@ def _short(key: str, keys: Sequence[str]) -> str:
 
 
 # --- baselines -----------------------------------------------------------------------------------------
-def _search(client: Any, experiment_ids: list[str], filter_string: str) -> list[Any]:
-    if not experiment_ids:
-        return []
-    return client.search_runs(experiment_ids, filter_string=filter_string, order_by=["attributes.start_time DESC"],
-                              max_results=1000)
-
-
 def find_sram_baselines(uri: str, rows: Sequence[RunRow], experiment_id: str | None) -> tuple[list[Baseline], list[str]]:
     """The latest finished all-SRAM run for each network-and-data key among ``rows`` (same experiment first,
     then any in the store), and a note for the rows no such run serves."""
@@ -205,10 +198,9 @@ def find_sram_baselines(uri: str, rows: Sequence[RunRow], experiment_id: str | N
     keys = {row.baseline_key for row in rows if row.baseline_key}
     found: dict[str, Baseline] = {}
     if keys:
-        where = f"tags.`{ALL_SRAM_TAG}` = 'true' and attributes.status = 'FINISHED'"
         others = [e.experiment_id for e in client.search_experiments() if e.experiment_id != experiment_id]
         for ids, scope in (([experiment_id] if experiment_id else [], "this experiment"), (others, "the store")):
-            for run in _search(client, ids, where):
+            for run in tracking.all_sram_runs(uri, ids):
                 key = run.data.tags.get(KEY_TAG)
                 if key in keys and key not in found:
                     how = f"latest all-SRAM run of the same network and data in {scope}"

@@ -85,8 +85,8 @@ class MemtechCallback(Callback):
         sweeper_params = OmegaConf.to_container(params_node, resolve=True) if isinstance(params_node, DictConfig) else {}
         swept = sorted({o.split("=", 1)[0] for o in overrides if "," in o.split("=", 1)[-1]} | set(sweeper_params))
         tags = tracking.run_tags({}, overrides=overrides)
-        tags.pop("memtech.all_sram", None)
-        tags.pop("memtech.baseline_key", None)
+        tags.pop(tracking.ALL_SRAM_TAG, None)
+        tags.pop(tracking.BASELINE_KEY_TAG, None)
         tags["memtech.swept"] = ",".join(swept)
         tags["memtech.sweep_dir"] = str(sweep_dir)
         self.parent_run_id = tracking.start_parent_run(self.uri, track.experiment, f"{config.get('name')} sweep", tags)

@@ -122,14 +122,7 @@ def baseline_hint(config: Mapping[str, Any], overrides: list[str], uri: str | No
 
     if uri is None or tracking.is_all_sram(config):
         return None
-    mlflow_client = tracking.client(uri)
-    found = mlflow_client.get_experiment_by_name(experiment)
-    others = [] if found is None else mlflow_client.search_runs(
-        [found.experiment_id],
-        filter_string="tags.`memtech.all_sram` = 'true' and attributes.status = 'FINISHED'",
-        order_by=["attributes.start_time DESC"],
-        max_results=1,
-    )
+    others = tracking.all_sram_runs(uri, tracking.experiment_ids(uri, experiment), max_results=1)
     other = dict(others[0].data.params) if others else None
     command = " ".join(["memtech-run", "experiment=sram_baseline", *_matching_overrides(config, overrides, other)])
     if other is None:

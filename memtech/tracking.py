@@ -192,6 +192,26 @@ def is_all_sram(config: Mapping[str, Any]) -> bool:
     )
 
 
+ALL_SRAM_TAG, BASELINE_KEY_TAG = "memtech.all_sram", "memtech.baseline_key"
+
+
+def all_sram_runs(uri: str, experiment_ids: list[str], max_results: int = 1000) -> list[Any]:
+    """Finished all-SRAM runs (candidate baselines) of these experiments, latest first."""
+    if not experiment_ids:
+        return []
+    return client(uri).search_runs(
+        experiment_ids,
+        filter_string=f"tags.`{ALL_SRAM_TAG}` = 'true' and attributes.status = 'FINISHED'",
+        order_by=["attributes.start_time DESC"],
+        max_results=max_results,
+    )
+
+
+def experiment_ids(uri: str, experiment: str) -> list[str]:
+    found = client(uri).get_experiment_by_name(experiment)
+    return [] if found is None else [found.experiment_id]
+
+
 def baseline_key(config: Mapping[str, Any]) -> str:
     """Runs with the same key train the same network on the same data: their energies compare."""
     return json.dumps({k: config.get(k) for k in ("trainer", "dataset", "seed", "processor")}, sort_keys=True, default=str)
@@ -202,8 +222,8 @@ def run_tags(config: Mapping[str, Any], plugins: Mapping[str, str] | None = None
 
     tags = {
         "memtech.version": __version__,
-        "memtech.all_sram": str(is_all_sram(config)).lower(),
-        "memtech.baseline_key": baseline_key(config)[:_MAX_PARAM_CHARS],
+        ALL_SRAM_TAG: str(is_all_sram(config)).lower(),
+        BASELINE_KEY_TAG: baseline_key(config)[:_MAX_PARAM_CHARS],
         "memtech.overrides": " ".join(overrides)[:_MAX_PARAM_CHARS],
     }
     for component, version in (plugins or {}).items():
@@ -316,19 +336,9 @@ def child_runs(uri: str, parent_run_id: str) -> list[Any]:
 
 def find_baseline(uri: str, experiment: str, config: Mapping[str, Any], exclude_run_id: str | None = None) -> dict[str, float] | None:
     """Final metrics of the latest finished all-SRAM run of the same network and data, if the store has one."""
-    mlflow_client = client(uri)
-    found = mlflow_client.get_experiment_by_name(experiment)
-    if found is None:
-        return None
-    runs = mlflow_client.search_runs(
-        [found.experiment_id],
-        filter_string="tags.`memtech.all_sram` = 'true' and attributes.status = 'FINISHED'",
-        order_by=["attributes.start_time DESC"],
-        max_results=200,
-    )
     key = baseline_key(config)[:_MAX_PARAM_CHARS]
-    for run in runs:
-        if run.info.run_id != exclude_run_id and run.data.tags.get("memtech.baseline_key") == key:
+    for run in all_sram_runs(uri, experiment_ids(uri, experiment), max_results=200):
+        if run.info.run_id != exclude_run_id and run.data.tags.get(BASELINE_KEY_TAG) == key:
             return dict(run.data.metrics, run_id=run.info.run_id)  # type: ignore[arg-type]
     return None
 
