@@ -634,6 +634,7 @@ class TensorStore:
         self.clock = clock
         self._phase = [""]
         self.arenas: dict[str, Arena] = {}
+        self._in_use: tuple[str, ...] = ()
 
     @property
     def phase(self) -> str:
@@ -653,6 +654,8 @@ class TensorStore:
             elif initial is not None and role in initial:
                 arena.write(self.xp.asarray(initial[role], dtype=self.xp.float32))
             self.arenas[role] = arena
+        # Placement changes only here, so the per-step leakage charge reads a ready tuple.
+        self._in_use = tuple(sorted({arena.memory.name for arena in self.arenas.values()}))
 
     def read(self, role: str, start: int = 0, stop: int | None = None) -> Any:
         return self.arenas[role].read(start, stop)
@@ -663,5 +666,6 @@ class TensorStore:
     def peek(self, role: str) -> Any:
         return self.arenas[role].peek()
 
-    def memories_in_use(self) -> set[str]:
-        return {arena.memory.name for arena in self.arenas.values()}
+    def memories_in_use(self) -> tuple[str, ...]:
+        """Names of the memories holding data in the current phase (sorted)."""
+        return self._in_use
