@@ -2,8 +2,11 @@
 
 A memory plugin subclasses :class:`MemoryTechnology`, declares its knobs as a dataclass deriving from
 :class:`MemoryParams` (every number with its unit in the name and its source in ``knob(source=...)``), and
-implements three methods that turn those knobs into the small value objects below. The core works in SI
-units (joules, seconds, watts); plugins convert from the pJ/ns/mW units users write in configs.
+implements ``error_model()``. The latency and energy models have defaults built from the standard knobs
+(read/write energy and latency, leakage); a technology whose write cost follows from physics overrides only
+``write_latency_s()`` / ``write_energy_j_per_bit()``, one with other terms (refresh, voltage scaling) overrides
+the model itself. The core works in SI units (joules, seconds, watts); plugins convert from the pJ/ns/mW
+units users write in configs.
 
 See ``plugins/sram.py`` for the smallest complete example.
 """
