@@ -45,9 +45,10 @@ class BernoulliStream:
     comparison and a call with a few hits is one binary search and one slice.
     """
 
-    __slots__ = ("_rng", "_p", "_buffer", "_list", "_index", "_next", "_consumed")
+    __slots__ = ("_rng", "_p", "_buffer", "_list", "_index", "_next", "_consumed", "_block", "_last")
 
-    _BLOCK = 256  # gaps drawn per refill at least: amortizes the generator call over many hits
+    _BLOCK = 256  # gaps drawn by the first refill at least: amortizes the generator call over many hits
+    _MAX_BLOCK = 1 << 16  # each refill draws twice as many as the last, up to this: busy streams refill rarely
 
     def __init__(self, rng: np.random.Generator):
         self._rng = rng
@@ -57,14 +58,20 @@ class BernoulliStream:
         self._index = 0
         self._next = _NO_HIT
         self._consumed = 0  # bits of the stream consumed so far
+        self._block = self._BLOCK
+        self._last = -1  # the last position in the buffer (a plain int, for pending())
 
     def _refill(self, after: int, expected_hits: float) -> None:
         """Draw the hits that follow absolute position ``after`` (the last hit drawn, or one before the start)."""
-        size = max(self._BLOCK, int(expected_hits + 5.0 * math.sqrt(expected_hits) + 16))
+        # The generator's geometric draws do not depend on how they are split into calls, so the block size
+        # changes no hit position (only a rate change, which discards the rest of the block, would notice).
+        size = max(self._block, int(expected_hits + 5.0 * math.sqrt(expected_hits) + 16))
+        self._block = min(2 * self._block, self._MAX_BLOCK)
         self._buffer = after + np.cumsum(self._rng.geometric(self._p, size=size))
         self._list = None
         self._index = 0
         self._next = int(self._buffer[0])
+        self._last = int(self._buffer[-1])
 
     def take(self, n_bits: int, p: float) -> np.ndarray:
         if p != self._p:
@@ -73,7 +80,7 @@ class BernoulliStream:
             # Memoryless: the bits after this point are a fresh Bernoulli(p) stream whatever came before.
             self._p = p
             if p == 0.0:
-                self._buffer, self._index, self._next = EMPTY_POSITIONS, 0, _NO_HIT
+                self._buffer, self._index, self._next, self._last = EMPTY_POSITIONS, 0, _NO_HIT, -1
             else:
                 self._refill(self._consumed - 1, 0.0)
         start = self._consumed
@@ -126,6 +133,29 @@ class BernoulliStream:
             hits += positions[:stop]
         self._index, self._next, self._consumed = stop, positions[stop], end
         return start, hits
+
+    def pending(self, n_bits: int, p: float) -> tuple[np.ndarray, int, int] | None:
+        """For a compiled walker: (hit buffer, index of the next hit, stream position of the first of the next
+        ``n_bits``), the buffer holding every hit among those bits; None at a change of rate (use :meth:`take`).
+
+        The hits of the next ``n_bits`` are ``buffer[index:]`` up to position ``start + n_bits``; the caller
+        walks them and then calls :meth:`advance` with the index it stopped at.
+        """
+        if p != self._p:
+            return None
+        end = self._consumed + n_bits
+        while self._last < end:  # draw the hits that follow, keeping those not consumed yet in front
+            unconsumed = self._buffer[self._index:]
+            self._refill(self._last, (end - self._last) * p)
+            if len(unconsumed):
+                self._buffer = np.concatenate([unconsumed, self._buffer])
+                self._next = int(self._buffer[0])
+        return self._buffer, self._index, self._consumed
+
+    def advance(self, n_bits: int, stop: int, next_hit: int) -> None:
+        """Consume the next ``n_bits`` after a walk of :meth:`pending`'s buffer that stopped at index ``stop``,
+        where the hit ``next_hit`` lies."""
+        self._index, self._next, self._consumed = stop, next_hit, self._consumed + n_bits
 
     def skip(self, n_bits: int, p: float) -> bool:
         """Consume the next ``n_bits`` if none of them fails and say so; otherwise consume nothing.
