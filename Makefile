@@ -12,12 +12,12 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-# Stamp files re-install when pyproject.toml changes.
-$(VENV)/.installed: $(BIN)/python pyproject.toml
+# Stamp files re-install when pyproject.toml or the compiled module's source changes.
+$(VENV)/.installed: $(BIN)/python pyproject.toml memtech/_fastpath.c
 	$(BIN)/python -m pip install --quiet -e .
 	touch $@
 
-$(VENV)/.installed-dev: $(BIN)/python pyproject.toml
+$(VENV)/.installed-dev: $(BIN)/python pyproject.toml memtech/_fastpath.c
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	touch $@ $(VENV)/.installed
 

@@ -28,6 +28,11 @@ from memtech.formats import FORMATS
 from memtech.memory import MemoryTechnology
 from memtech.protection import CORRECTED, ZEROED, make_code
 
+try:  # the compiled hot loop of switch-only writes; built at install where a C compiler is present
+    from memtech import _fastpath
+except ImportError:  # pragma: no cover - depends on the install; the pure-Python path gives the same result
+    _fastpath = None
+
 ROLES = ("weights", "biases", "activations", "optimizer")
 EVENTS = ("write", "read_sense", "read_disturb", "retention", "stuck")
 
@@ -155,6 +160,8 @@ class Arena:
         if self._scalar_path:
             self._word_view = memoryview(self.words)  # plain-int element access, ~3x cheaper than NumPy scalars
             self._word_shift = self.code_bits.bit_length() - 1  # without check bits the width is 8, 16 or 32
+        # switch-only writes on such words run in compiled code where it was built (same draws, same result)
+        self._compiled_switches = _fastpath is not None and self._scalar_path and self._write_switch_only
         self._sanity_bound = memory.params.sanity_bound
         names = memory.stream_names(role)
         self._streams = {event: faults.BernoulliStream(faults.stream_rng(memory.seed, *names, event)) for event in EVENTS}
@@ -436,8 +443,17 @@ class Arena:
 
         p = self._write_p
         failed_switches = None
-        if p == 0.0:
+        stored = False  # whether the new words are already in place
+        if p == 0.0 or self._write_stream.skip(n_bits, p):
             hits = faults.EMPTY_POSITIONS
+        elif (self._compiled_switches and not len(self._stuck_words)
+              and (pending := self._write_stream.pending(n_bits, p)) is not None):
+            buffer, index, first = pending
+            next_index, next_hit, failed = _fastpath.switch_only_write(
+                buffer, index, first, self.words, new_words, start, self._word_shift, counters.bit_flips)
+            self._write_stream.advance(n_bits, next_index, next_hit)
+            counters.flips["write"] += failed
+            hits, stored = faults.EMPTY_POSITIONS, True
         elif self._scalar_path and n_bits * p <= _FEW:
             first, hits = self._write_stream.take_span(n_bits, p)
             if not hits:
@@ -457,7 +473,8 @@ class Arena:
             if len(hits) and not self._write_uniform:
                 hits = self._failed_writes(hits, new_words, start)
 
-        self.words[start:stop] = new_words
+        if not stored:
+            self.words[start:stop] = new_words
         if self._value_scale is not None:
             self._value_scale[start:stop] = scale
         if len(self.damage_words):  # freshly written words are clean

@@ -10,9 +10,14 @@ from __future__ import annotations
 
 import hashlib
 
+import shutil
+import sysconfig
+from pathlib import Path
+
 import numpy as np
 import pytest
 
+from memtech import storage
 from memtech.memory import ErrorModel
 from test_storage import make_arena
 
@@ -55,10 +60,17 @@ CASES = {
 }
 
 
+@pytest.mark.parametrize("compiled", [True, False], ids=["compiled", "pure_python"])
 @pytest.mark.parametrize("name", CASES)
-def test_seeded_faults_are_unchanged(name):
+def test_seeded_faults_are_unchanged(name, compiled, monkeypatch):
+    """Both write paths, the compiled one (memtech._fastpath) and the pure-Python one, draw the same faults."""
+    if compiled and storage._fastpath is None:
+        pytest.skip("memtech._fastpath is not built in this install (see test_compiled_path_is_built)")
+    if not compiled:
+        monkeypatch.setattr(storage, "_fastpath", None)
     errors, params, digest_expected, flips, by_bit, corrected, detected = CASES[name]
     arena = make_arena(errors, 4736, seed=5, **params)
+    assert arena._compiled_switches == (compiled and arena._write_switch_only and arena._scalar_path)
     rng = np.random.default_rng(11)
     digest = hashlib.sha256()
     for _ in range(300):
@@ -71,3 +83,12 @@ def test_seeded_faults_are_unchanged(name):
     assert counters.flips_by_bit == {bit: n for bit, n in enumerate(by_bit) if n}
     assert (counters.errors_corrected, counters.errors_detected) == (corrected, detected)
     assert digest.hexdigest()[:16] == digest_expected
+
+
+def test_compiled_path_is_built_where_a_compiler_exists():
+    """The install builds memtech._fastpath wherever it can; a silent build failure would only show as speed."""
+    has_compiler = shutil.which("cc") or shutil.which("gcc")
+    has_headers = (Path(sysconfig.get_paths()["include"]) / "Python.h").exists()
+    if not (has_compiler and has_headers):
+        pytest.skip("no C compiler or Python headers here: memtech runs its pure-Python path")
+    assert storage._fastpath is not None, "memtech._fastpath was not built: reinstall with `make install-dev`"

@@ -1,0 +1,64 @@
+"""memtech._fastpath.switch_only_write against a reference written with NumPy arrays, for every word width."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from memtech import storage
+
+fastpath = storage._fastpath
+pytestmark = pytest.mark.skipif(fastpath is None, reason="memtech._fastpath is not built in this install")
+
+
+def reference(hits, first, words, new_words, start, shift, histogram):
+    """Switch-only write: candidates whose bit changes keep their old bit."""
+    words = words.copy()
+    end = first + (len(new_words) << shift)
+    mine = hits[(hits >= first) & (hits < end)] - first
+    word, bit = mine >> shift, mine & ((1 << shift) - 1)
+    old = words[start + word]
+    switching = ((old ^ new_words[word]) >> bit.astype(words.dtype)) & 1 == 1
+    words[start:start + len(new_words)] = new_words
+    np.bitwise_xor.at(words, start + word[switching], (np.ones(1, words.dtype) << bit[switching].astype(words.dtype)))
+    for b in bit[switching]:
+        histogram[int(b)] += 1
+    return words, int(switching.sum())
+
+
+@pytest.mark.parametrize("dtype, shift", [(np.uint8, 3), (np.uint16, 4), (np.uint32, 5), (np.uint64, 6)])
+def test_matches_the_reference(dtype, shift):
+    rng = np.random.default_rng(shift)
+    info = np.iinfo(dtype)
+    for trial in range(50):
+        words = rng.integers(0, info.max, size=300, dtype=dtype, endpoint=True)
+        new_words = rng.integers(0, info.max, size=int(rng.integers(1, 200)), dtype=dtype, endpoint=True)
+        start = int(rng.integers(0, len(words) - len(new_words) + 1))
+        first = int(rng.integers(0, 1000))
+        n_bits = len(new_words) << shift
+        # sorted distinct candidates, some before this write's bits (already consumed) and some after it
+        hits = np.unique(rng.integers(first, first + n_bits + 500, size=int(rng.integers(1, 3 * n_bits // 4))))
+        index = 0
+        expected_histogram, histogram = [0] * 64, [0] * 64
+        expected_words, expected_failed = reference(hits, first, words, new_words, start, shift, expected_histogram)
+        stop, next_hit, failed = fastpath.switch_only_write(hits, index, first, words, new_words, start, shift,
+                                                            histogram)
+        np.testing.assert_array_equal(words, expected_words)
+        assert failed == expected_failed and histogram == expected_histogram
+        assert stop == int(np.searchsorted(hits, first + n_bits))
+        assert next_hit == (int(hits[stop]) if stop < len(hits) else -1)
+
+
+def test_bad_arguments_are_refused_before_any_change():
+    words = np.arange(8, dtype=np.uint32)
+    before = words.copy()
+    hits = np.array([3, 40], dtype=np.int64)
+    with pytest.raises(ValueError, match="shift"):
+        fastpath.switch_only_write(hits, 0, 0, words, words[:2].copy(), 0, 7, [0] * 64)
+    with pytest.raises(IndexError, match="write of 4 words at 6 into 8 words"):
+        fastpath.switch_only_write(hits, 0, 0, words, np.zeros(4, np.uint32), 6, 5, [0] * 64)
+    with pytest.raises(TypeError, match="histogram"):
+        fastpath.switch_only_write(hits, 0, 0, words, np.zeros(2, np.uint32), 0, 5, [0] * 8)
+    with pytest.raises(ValueError, match="before the start"):
+        fastpath.switch_only_write(hits, 0, 10, words, np.zeros(2, np.uint32), 0, 5, [0] * 64)
+    np.testing.assert_array_equal(words, before)
