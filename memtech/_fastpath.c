@@ -10,6 +10,7 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <stdint.h>
+#include <limits.h>
 #include <string.h>
 
 static inline uint64_t load_word(const char *base, Py_ssize_t i, int width) {
@@ -33,17 +34,6 @@ static inline void flip_bit(char *base, Py_ssize_t i, int width, int bit) {
     }
 }
 
-static int increment(PyObject *histogram, int bit) {
-    PyObject *count = PyList_GET_ITEM(histogram, bit);
-    long long value = PyLong_AsLongLong(count);
-    if (value == -1 && PyErr_Occurred()) return -1;
-    PyObject *next = PyLong_FromLongLong(value + 1);
-    if (next == NULL) return -1;
-    PyList_SET_ITEM(histogram, bit, next);
-    Py_DECREF(count);
-    return 0;
-}
-
 PyDoc_STRVAR(switch_only_write_doc,
 "switch_only_write(hits, index, first, words, new_words, start, shift, histogram) -> (stop, next_hit, failed)\n"
 "\n"
@@ -61,14 +51,20 @@ static PyObject *switch_only_write(PyObject *self, PyObject *const *args, Py_ssi
         PyErr_Format(PyExc_TypeError, "switch_only_write() takes 8 arguments (%zd given)", nargs);
         return NULL;
     }
-    Py_ssize_t index = PyLong_AsSsize_t(args[1]);
-    long long first = PyLong_AsLongLong(args[2]);
-    Py_ssize_t start = PyLong_AsSsize_t(args[5]);
-    long shift = PyLong_AsLong(args[6]);
+    /* any integer, NumPy's included (__index__) */
+    Py_ssize_t index = PyNumber_AsSsize_t(args[1], PyExc_OverflowError);
+    Py_ssize_t start = PyNumber_AsSsize_t(args[5], PyExc_OverflowError);
+    Py_ssize_t shift = PyNumber_AsSsize_t(args[6], PyExc_OverflowError);
+    long long first = -1;
+    PyObject *first_int = PyNumber_Index(args[2]);
+    if (first_int != NULL) {
+        first = PyLong_AsLongLong(first_int);
+        Py_DECREF(first_int);
+    }
     PyObject *histogram = args[7];
     if (PyErr_Occurred()) return NULL;
     if (shift < 3 || shift > 6) {
-        PyErr_Format(PyExc_ValueError, "shift must be 3 to 6 (8- to 64-bit words), got %ld", shift);
+        PyErr_Format(PyExc_ValueError, "shift must be 3 to 6 (8- to 64-bit words), got %zd", shift);
         return NULL;
     }
     if (!PyList_Check(histogram) || PyList_GET_SIZE(histogram) < (1 << shift)) {
@@ -78,26 +74,35 @@ static PyObject *switch_only_write(PyObject *self, PyObject *const *args, Py_ssi
     const int width = 1 << (shift - 3);
     const long long low = (1LL << shift) - 1;
 
+    /* contiguous buffers (PyBUF_FORMAT asks for no strides), with their item sizes checked below */
     Py_buffer hits, words, fresh;
-    if (PyObject_GetBuffer(args[0], &hits, PyBUF_SIMPLE) < 0) return NULL;
-    if (PyObject_GetBuffer(args[3], &words, PyBUF_WRITABLE) < 0) {
+    if (PyObject_GetBuffer(args[0], &hits, PyBUF_FORMAT) < 0) return NULL;
+    if (PyObject_GetBuffer(args[3], &words, PyBUF_FORMAT | PyBUF_WRITABLE) < 0) {
         PyBuffer_Release(&hits);
         return NULL;
     }
-    if (PyObject_GetBuffer(args[4], &fresh, PyBUF_SIMPLE) < 0) {
+    if (PyObject_GetBuffer(args[4], &fresh, PyBUF_FORMAT) < 0) {
         PyBuffer_Release(&hits);
         PyBuffer_Release(&words);
         return NULL;
     }
     PyObject *result = NULL;
     long long *failed = NULL;
-    const Py_ssize_t n_hits = hits.len / (Py_ssize_t)sizeof(int64_t);
-    const Py_ssize_t n_new = fresh.len / width, n_words = words.len / width;
-    if (hits.len % (Py_ssize_t)sizeof(int64_t) || fresh.len % width || words.len % width) {
-        PyErr_SetString(PyExc_ValueError, "buffer sizes do not match int64 hits and words of 2**shift bits");
+    PyObject *counts[64] = {NULL};
+    const char *hit_format = hits.format ? hits.format : "B";
+    const char *hit_code = hit_format + (hit_format[0] == '@' || hit_format[0] == '=' || hit_format[0] == '<');
+    if (hits.itemsize != (Py_ssize_t)sizeof(int64_t) || (hit_code[0] != 'q' && hit_code[0] != 'l')) {
+        PyErr_Format(PyExc_TypeError, "hits must be int64, got format '%s'", hit_format);
         goto done;
     }
-    if (start < 0 || start + n_new > n_words || index < 0 || index > n_hits) {
+    if (words.itemsize != width || fresh.itemsize != width) {
+        PyErr_Format(PyExc_TypeError, "words and new_words must hold %d-byte words (shift %zd), got %zd and %zd bytes",
+                     width, shift, words.itemsize, fresh.itemsize);
+        goto done;
+    }
+    const Py_ssize_t n_hits = hits.len / (Py_ssize_t)sizeof(int64_t);
+    const Py_ssize_t n_new = fresh.len / width, n_words = words.len / width;
+    if (start < 0 || start > n_words - n_new || index < 0 || index > n_hits) {
         PyErr_Format(PyExc_IndexError, "write of %zd words at %zd into %zd words (hit index %zd of %zd)",
                      n_new, start, n_words, index, n_hits);
         goto done;
@@ -130,15 +135,35 @@ static PyObject *switch_only_write(PyObject *self, PyObject *const *args, Py_ssi
             failed[n_failed++] = at;
         }
     }
-    /* Pass 2: store the new words, then put each failed bit back to its old value. */
-    memmove(old, new_, (size_t)n_new * width);
-    for (Py_ssize_t k = 0; k < n_failed; k++) {
-        int bit = (int)(failed[k] & low);
-        flip_bit(old, (Py_ssize_t)(failed[k] >> shift), width, bit);
-        if (increment(histogram, bit) < 0) goto done;
+    /* The new per-bit counts are made before anything is stored, so an error leaves the words untouched. */
+    long long added[64] = {0};
+    for (Py_ssize_t k = 0; k < n_failed; k++) added[failed[k] & low]++;
+    for (int bit = 0; bit <= low; bit++) {
+        if (!added[bit]) continue;
+        long long count = PyLong_AsLongLong(PyList_GET_ITEM(histogram, bit));
+        if (count == -1 && PyErr_Occurred()) goto done;
+        if (count > LLONG_MAX - added[bit]) {
+            PyErr_SetString(PyExc_OverflowError, "histogram count overflows");
+            goto done;
+        }
+        if ((counts[bit] = PyLong_FromLongLong(count + added[bit])) == NULL) goto done;
     }
     result = Py_BuildValue("(nLn)", i, i < n_hits ? (long long)hit[i] : -1LL, n_failed);
+    if (result == NULL) goto done;
+    /* Pass 2: store the new words, then put each failed bit back to its old value. */
+    memmove(old, new_, (size_t)n_new * width);
+    for (Py_ssize_t k = 0; k < n_failed; k++)
+        flip_bit(old, (Py_ssize_t)(failed[k] >> shift), width, (int)(failed[k] & low));
+    for (int bit = 0; bit <= low; bit++) {
+        if (counts[bit] != NULL) {
+            PyObject *previous = PyList_GET_ITEM(histogram, bit);
+            PyList_SET_ITEM(histogram, bit, counts[bit]);  /* steals the new count */
+            Py_DECREF(previous);
+            counts[bit] = NULL;
+        }
+    }
 done:
+    for (int bit = 0; bit < 64; bit++) Py_XDECREF(counts[bit]);
     PyMem_Free(failed);
     PyBuffer_Release(&hits);
     PyBuffer_Release(&words);

@@ -79,6 +79,7 @@ class BernoulliStream:
                 raise ValueError(f"bit error probability must be in [0, 1], got {p!r}")
             # Memoryless: the bits after this point are a fresh Bernoulli(p) stream whatever came before.
             self._p = p
+            self._block = self._BLOCK  # the rest of a block is dropped at a rate change: start small again
             if p == 0.0:
                 self._buffer, self._index, self._next, self._last = EMPTY_POSITIONS, 0, _NO_HIT, -1
             else:

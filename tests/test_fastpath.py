@@ -62,3 +62,28 @@ def test_bad_arguments_are_refused_before_any_change():
     with pytest.raises(ValueError, match="before the start"):
         fastpath.switch_only_write(hits, 0, 10, words, np.zeros(2, np.uint32), 0, 5, [0] * 64)
     np.testing.assert_array_equal(words, before)
+
+
+def test_numpy_integers_and_wrong_item_sizes():
+    words, hits = np.arange(8, dtype=np.uint32), np.array([1, 1000], dtype=np.int64)
+    new_words = np.array([7, 7], dtype=np.uint32)
+    histogram = [0] * 64
+    stop, next_hit, failed = fastpath.switch_only_write(hits, np.int64(0), np.int64(0), words, new_words,
+                                                        np.int64(1), np.int64(5), histogram)
+    assert (stop, next_hit) == (1, 1000)
+    assert failed == 1 and histogram[1] == 1  # bit 1 of word 1 would switch 0 -> 1 and fails
+    assert words.tolist() == [0, 5, 7, 3, 4, 5, 6, 7]
+    with pytest.raises(TypeError, match="int64"):
+        fastpath.switch_only_write(hits.astype(np.int32), 0, 0, words, new_words, 0, 5, [0] * 64)
+    with pytest.raises(TypeError, match="4-byte words"):
+        fastpath.switch_only_write(hits, 0, 0, words, new_words.astype(np.uint16), 0, 5, [0] * 64)
+    with pytest.raises(IndexError):
+        fastpath.switch_only_write(hits, 0, 0, words, new_words, np.iinfo(np.int64).max, 5, [0] * 64)
+
+
+def test_a_bad_histogram_leaves_the_words_untouched():
+    words, hits = np.zeros(4, dtype=np.uint32), np.array([0], dtype=np.int64)
+    histogram = ["not a count"] + [0] * 63
+    with pytest.raises(TypeError):
+        fastpath.switch_only_write(hits, 0, 0, words, np.ones(4, dtype=np.uint32), 0, 5, histogram)
+    assert words.tolist() == [0, 0, 0, 0] and histogram[0] == "not a count"
