@@ -8,6 +8,9 @@ only swaps its error model for an all-zero one, so every fault path the faulty r
 transition, retention, read disturb) is part of the overhead. Each configuration runs ``repeats`` times,
 interleaved, and the minimum process CPU time is kept (the least disturbed; CPU time rather than wall time
 because a shared machine's other work stretches wall time). BLAS runs single-threaded for the same reason.
+The last columns give the median of the paired ratios (faulty run / the clean run just before it) with a
+distribution-free 95 % confidence interval for that median (order statistics of the binomial), so a
+difference of a few percent can be told from the machine's noise.
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ import argparse
 import os
 import time
 import warnings
+
+from scipy import stats
 
 for _name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_name, "1")  # before NumPy loads its BLAS
@@ -53,6 +58,16 @@ def wall_time(spec, data) -> tuple[float, object]:
     return time.process_time() - start, result
 
 
+def median_with_ci(values: list[float], confidence: float = 0.95) -> tuple[float, float, float]:
+    """Median of ``values`` and a distribution-free confidence interval for it (order statistics)."""
+    ordered = sorted(values)
+    n = len(ordered)
+    # the k-th smallest and k-th largest bracket the median with probability >= confidence
+    k = max(int(stats.binom.ppf((1.0 - confidence) / 2.0, n, 0.5)), 1)
+    median = (ordered[(n - 1) // 2] + ordered[n // 2]) / 2.0
+    return median, ordered[k - 1], ordered[n - k]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=15)
@@ -61,7 +76,8 @@ def main() -> None:
     args = parser.parse_args()
     warnings.simplefilter("ignore", RuntimeWarning)
 
-    print(f"{'schedule':16} {'ber':>8} {'steps':>6} {'clean s':>8} {'faulty s':>8} {'overhead':>9} {'flips':>7}")
+    print(f"{'schedule':16} {'ber':>8} {'steps':>6} {'clean s':>8} {'faulty s':>8} {'overhead':>9} {'flips':>7} "
+          f"{'paired median [95% CI]':>26}")
     for schedule_name, schedule in SCHEDULES.items():
         for ber in args.bers:
             clean_spec = error_free(build_spec(config(ber, schedule, args.epochs)))
@@ -75,8 +91,9 @@ def main() -> None:
                 faulty.append(seconds)
             overhead = min(faulty) / min(clean) - 1.0
             flips = int(result.metrics()["flips"])
+            median, low, high = median_with_ci([f / c - 1.0 for c, f in zip(clean, faulty)])
             print(f"{schedule_name:16} {ber:8.0e} {result.iterations:6d} {min(clean):8.3f} {min(faulty):8.3f} "
-                  f"{overhead:+9.1%} {flips:7d}")
+                  f"{overhead:+9.1%} {flips:7d} {median:+9.1%} [{low:+6.1%}, {high:+6.1%}]", flush=True)
 
 
 if __name__ == "__main__":
