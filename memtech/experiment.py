@@ -144,6 +144,7 @@ def _stored_fields(memory: Memory) -> dict[str, int]:
 def _totals(memories: Mapping[str, Memory]) -> list[MemoryPhaseTotals]:
     rows = []
     for memory in memories.values():
+        memory.settle_counts()  # failures still counted on the GPU
         energy, capacity = memory.energy, memory.technology.capacity_bits
         fields = _stored_fields(memory)  # a field that never flipped still reports 0, so runs compare key by key
         for phase, c in memory.counters.items():

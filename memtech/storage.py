@@ -34,6 +34,7 @@ except ImportError:  # pragma: no cover - depends on the install; the pure-Pytho
     _fastpath = None
 
 ROLES = ("weights", "biases", "activations", "optimizer")
+_ONE = np.uint64(1)
 EVENTS = ("write", "read_sense", "read_disturb", "retention", "stuck")
 
 
@@ -102,6 +103,34 @@ class Memory:
         self.counters: dict[str, AccessCounters] = defaultdict(lambda: AccessCounters(bit_fields=bit_fields))
         self._arenas_made: dict[str, int] = defaultdict(int)
         self.arena_of_role: dict[str, "Arena"] = {}  # the latest arena of each role held here
+        # failed-switch masks decided on a GPU, counted later in one transfer (see settle_counts)
+        self._deferred_write_failures: list[tuple[str, Any, Any]] = []
+
+    def defer_write_failures(self, phase: str, xp: Any, failed_masks: Any) -> None:
+        """Record a device array of failed-switch masks (one word each) to be counted by :meth:`settle_counts`."""
+        self._deferred_write_failures.append((phase, xp, failed_masks))
+
+    def settle_counts(self) -> None:
+        """Add the failed switches recorded on the device to the counters: one transfer for all of them.
+
+        Counting each write's failures as it happens would make the host wait for the GPU at every write.
+        """
+        if not self._deferred_write_failures:
+            return
+        by_phase: dict[str, list[Any]] = defaultdict(list)
+        for phase, xp, masks in self._deferred_write_failures:
+            by_phase[phase].append((xp, masks))
+        self._deferred_write_failures = []
+        for phase, arrays in by_phase.items():
+            xp = arrays[0][0]
+            masks = xp.concatenate([m for _, m in arrays])
+            # count per bit position where the masks are, and bring back one small array
+            per_bit = xp.stack([((masks >> bit) & 1).sum() for bit in range(8 * masks.dtype.itemsize)])
+            per_bit = (per_bit.get() if xp is not np else per_bit).tolist()
+            counters = self.counters[phase]
+            counters.flips["write"] += sum(per_bit)
+            for bit, count in enumerate(per_bit):
+                counters.bit_flips[bit] += count
 
     def stream_names(self, role: str) -> tuple[str, ...]:
         """Names keying the random streams of a new arena of ``role``.
@@ -114,7 +143,6 @@ class Memory:
         return (self.name, role) if generation == 0 else (self.name, role, f"arena{generation}")
 
 
-_ONE = np.uint64(1)
 # Arena attributes that describe the physical cells (stuck map, wear), carried over when a role returns.
 _CELL_STATE = ("_stuck_words", "_stuck_and", "_stuck_or", "_wear", "_wear_rng", "_write_counts", "_writes",
                "_pending_cells", "_pending_lifetimes", "_next_death")
@@ -162,6 +190,8 @@ class Arena:
             self._word_shift = self.code_bits.bit_length() - 1  # without check bits the width is 8, 16 or 32
         # switch-only writes on such words run in compiled code where it was built (same draws, same result)
         self._compiled_switches = _fastpath is not None and self._scalar_path and self._write_switch_only
+        # on a GPU, which candidates switch is decided on the device (no host round trip per write)
+        self._device_switches = xp is not np and not self.code.check_bits and self._write_switch_only
         self._sanity_bound = memory.params.sanity_bound
         names = memory.stream_names(role)
         self._streams = {event: faults.BernoulliStream(faults.stream_rng(memory.seed, *names, event)) for event in EVENTS}
@@ -208,6 +238,13 @@ class Arena:
     # --- bookkeeping ------------------------------------------------------------------------------
     @property
     def counters(self) -> AccessCounters:
+        """This memory's counters for the current phase, with every failure counted."""
+        self.memory.settle_counts()
+        return self._phase_counters
+
+    @property
+    def _phase_counters(self) -> AccessCounters:
+        """:attr:`counters` without settling failures still on the device (for the accesses themselves)."""
         phase = self._phase[0]
         if phase is not self._counters_phase:  # cached: looked up once per phase, not per access
             self._counters_phase, self._counters = phase, self.memory.counters[phase]
@@ -224,7 +261,7 @@ class Arena:
 
     def _count_flips(self, event: str, bits: np.ndarray) -> None:
         """Count flips of ``event`` at codeword bit positions ``bits`` (position modulo the codeword width)."""
-        counters = self.counters
+        counters = self._phase_counters
         counters.flips[event] += len(bits)
         histogram = counters.bit_flips
         if len(bits) <= 64:  # the usual few hits: a Python loop beats a numpy round trip
@@ -308,7 +345,7 @@ class Arena:
     def _flip_few(self, event: str, positions: list[int], offset_words: int) -> None:
         """:meth:`_apply_stored_flips` for a handful of hits on NumPy words without check bits, element by element
         (cheaper than a dozen array calls at the few hits per step a low error rate gives)."""
-        counters = self.counters
+        counters = self._phase_counters
         counters.flips[event] += len(positions)
         histogram, words, shift, low = counters.bit_flips, self._word_view, self._word_shift, self.code_bits - 1
         for position in positions:
@@ -395,7 +432,7 @@ class Arena:
             at_one = self._wear_rng.random(len(dying)) < self._errors.wearout_stuck_at_1_fraction
             order = np.argsort(dying)
             self._add_stuck(dying[order], at_one[order])
-            self.counters.cells_worn_out += len(dying)
+            self._phase_counters.cells_worn_out += len(dying)
         self._pending_cells, self._pending_lifetimes = cells[~dead], lifetimes[~dead]
         self._next_death = min(self._pending_lifetimes.min(initial=np.inf), self._wear.next_lifetime)
 
@@ -435,7 +472,7 @@ class Arena:
             self._apply_retention()  # bring the old contents up to now before they are overwritten
         new_words, scale = self.format.encode(xp, values.reshape(-1))
         n_bits = n * self.code_bits
-        counters = self.counters
+        counters = self._phase_counters
         counters.bits_written += n_bits
         seconds = self._access_time_s(n_bits, True)
         counters.write_time_s += seconds
@@ -468,6 +505,9 @@ class Arena:
                     hits = self._failed_writes(np.array(hits, dtype=np.int64), new_words, start)
                 else:
                     hits = self._failed_writes_few(hits, new_words, start)
+        elif self._device_switches and not len(self._stuck_words):
+            self._device_switch_write(self._write_stream.take(n_bits, p), new_words, start)
+            hits, stored = faults.EMPTY_POSITIONS, True
         else:
             hits = self._write_stream.take(n_bits, p)
             if len(hits) and not self._write_uniform:
@@ -497,6 +537,26 @@ class Arena:
             if self._writes >= self._next_death:
                 self._wear_out()
         self._apply_stuck(start, stop)
+
+    def _device_switch_write(self, candidates: np.ndarray, new_words: Any, start: int) -> None:
+        """Store ``new_words`` at ``start`` with switch-only write errors at ``candidates``, all on the device.
+
+        A candidate bit fails exactly when it switches, and a failed bit keeps its old value, so each word
+        becomes ``new ^ ((old ^ new) & candidate_mask)``: the host only sends the candidates and never waits
+        for the GPU. The failures are counted later (:meth:`Memory.settle_counts`).
+        """
+        xp = self.xp
+        stop = start + len(new_words)
+        if not len(candidates):
+            self.words[start:stop] = new_words
+            return
+        word_index, masks = faults.word_masks(candidates, self.code_bits)
+        relative = xp.asarray(word_index)
+        absolute = relative + start
+        failed = (self.words[absolute] ^ new_words[relative]) & xp.asarray(masks.astype(self.words.dtype))
+        self.words[start:stop] = new_words
+        self.words[absolute] ^= failed  # word indices are distinct
+        self.memory.defer_write_failures(self._phase[0], xp, failed)
 
     def _failed_writes(self, hits: np.ndarray, new_words: Any, start: int) -> np.ndarray:
         """Thin candidate hits (drawn at the largest write rate) to the cells that fail by their own transition:
@@ -586,7 +646,7 @@ class Arena:
         xp, errors = self.xp, self._errors
         stop = self.n_values if stop is None else stop
         n_bits = (stop - start) * self.code_bits
-        counters = self.counters
+        counters = self._phase_counters
         counters.bits_read += n_bits
         seconds = self._access_time_s(n_bits, False)
         counters.read_time_s += seconds

@@ -60,17 +60,21 @@ CASES = {
 }
 
 
-@pytest.mark.parametrize("compiled", [True, False], ids=["compiled", "pure_python"])
+@pytest.mark.parametrize("path", ["compiled", "pure_python", "device"])
 @pytest.mark.parametrize("name", CASES)
-def test_seeded_faults_are_unchanged(name, compiled, monkeypatch):
-    """Both write paths, the compiled one (memtech._fastpath) and the pure-Python one, draw the same faults."""
-    if compiled and storage._fastpath is None:
+def test_seeded_faults_are_unchanged(name, path, monkeypatch):
+    """Every write path draws the same faults: the compiled one (memtech._fastpath), the pure-Python one, and
+    the one a GPU takes (switch-only failures decided by array operations, counted later), run here on NumPy."""
+    if path == "compiled" and storage._fastpath is None:
         pytest.skip("memtech._fastpath is not built in this install (see test_compiled_path_is_built)")
-    if not compiled:
+    if path != "compiled":
         monkeypatch.setattr(storage, "_fastpath", None)
     errors, params, digest_expected, flips, by_bit, corrected, detected = CASES[name]
     arena = make_arena(errors, 4736, seed=5, **params)
-    assert arena._compiled_switches == (compiled and arena._write_switch_only and arena._scalar_path)
+    assert arena._compiled_switches == (path == "compiled" and arena._write_switch_only and arena._scalar_path)
+    if path == "device":
+        arena._scalar_path = False  # the array paths, as on a GPU
+        arena._device_switches = arena._write_switch_only and not arena.code.check_bits
     rng = np.random.default_rng(11)
     digest = hashlib.sha256()
     for _ in range(300):
@@ -78,6 +82,8 @@ def test_seeded_faults_are_unchanged(name, compiled, monkeypatch):
         arena.clock.advance(1e-6)
         digest.update(np.asarray(arena.read()).tobytes())
     digest.update(np.asarray(arena.words).tobytes())
+    if path == "device" and arena._device_switches and not len(arena._stuck_words):
+        assert arena.memory._deferred_write_failures  # the device path ran and left its counting for later
     counters = arena.counters
     assert tuple(counters.flips.values()) == flips
     assert counters.flips_by_bit == {bit: n for bit, n in enumerate(by_bit) if n}

@@ -141,7 +141,14 @@ def test_cupy_training_matches_numpy(registry):
     assert gpu.metrics()["flips"] == cpu.metrics()["flips"]
     assert gpu.final_test_accuracy == pytest.approx(cpu.final_test_accuracy, abs=0.03)
     assert isinstance(gpu.values["weights"], np.ndarray)
+    # The default job: STT-MRAM's switch-only write errors, decided on the device and counted at each epoch's
+    # end. The candidates are the same on both backends, but which of them fail depends on which bits switch,
+    # and cuBLAS and the CPU's BLAS round differently, so the two runs' values (and failures) drift apart a
+    # little: the counts must agree to within the binomial spread of ~200 failures, not exactly.
+    hybrid_cpu = run_experiment(digits_config("mram_then_sram"), registry=registry)
     hybrid = run_experiment({**digits_config("mram_then_sram"), "device": "gpu"}, registry=registry)
+    cpu_flips, gpu_flips = hybrid_cpu.metrics()["flips"], hybrid.metrics()["flips"]
+    assert cpu_flips > 100 and abs(gpu_flips - cpu_flips) <= 4 * cpu_flips ** 0.5
     assert hybrid.final_test_accuracy >= 0.93
 
 
