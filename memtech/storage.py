@@ -478,6 +478,13 @@ class Arena:
         counters.write_time_s += seconds
         self.clock.advance(seconds)
 
+        # Which path draws and applies the write errors; every path gives the same faults for a seed (pinned
+        # by tests/test_storage_pinned.py):
+        #   no candidate failure among these bits: one comparison;
+        #   switch-only errors on host words without check bits: compiled (memtech._fastpath) where built;
+        #   a few candidates on such words otherwise: element by element in Python;
+        #   switch-only errors on a GPU: decided on the device, counted later;
+        #   anything else (check bits, stuck cells, asymmetric rates): array operations on the host.
         p = self._write_p
         failed_switches = None
         stored = False  # whether the new words are already in place
