@@ -74,14 +74,14 @@ static PyObject *switch_only_write(PyObject *self, PyObject *const *args, Py_ssi
     const int width = 1 << (shift - 3);
     const long long low = (1LL << shift) - 1;
 
-    /* contiguous buffers (PyBUF_FORMAT asks for no strides), with their item sizes checked below */
+    /* C-contiguous buffers (arrays or memoryviews), with their item sizes checked below */
     Py_buffer hits, words, fresh;
-    if (PyObject_GetBuffer(args[0], &hits, PyBUF_FORMAT) < 0) return NULL;
-    if (PyObject_GetBuffer(args[3], &words, PyBUF_FORMAT | PyBUF_WRITABLE) < 0) {
+    if (PyObject_GetBuffer(args[0], &hits, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) < 0) return NULL;
+    if (PyObject_GetBuffer(args[3], &words, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | PyBUF_WRITABLE) < 0) {
         PyBuffer_Release(&hits);
         return NULL;
     }
-    if (PyObject_GetBuffer(args[4], &fresh, PyBUF_FORMAT) < 0) {
+    if (PyObject_GetBuffer(args[4], &fresh, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) < 0) {
         PyBuffer_Release(&hits);
         PyBuffer_Release(&words);
         return NULL;
