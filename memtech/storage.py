@@ -105,10 +105,18 @@ class Memory:
         self.arena_of_role: dict[str, "Arena"] = {}  # the latest arena of each role held here
         # failed-switch masks decided on a GPU, counted later in one transfer (see settle_counts)
         self._deferred_write_failures: list[tuple[str, Any, Any]] = []
+        self._deferred_words = 0
+
+    # Deferred masks are settled at the latest when this many are held (64 MiB of 64-bit words), so a long
+    # epoch at a high error rate cannot fill the GPU's memory with them.
+    _MAX_DEFERRED_WORDS = 1 << 23
 
     def defer_write_failures(self, phase: str, xp: Any, failed_masks: Any) -> None:
         """Record a device array of failed-switch masks (one word each) to be counted by :meth:`settle_counts`."""
         self._deferred_write_failures.append((phase, xp, failed_masks))
+        self._deferred_words += len(failed_masks)
+        if self._deferred_words >= self._MAX_DEFERRED_WORDS:
+            self.settle_counts()
 
     def settle_counts(self) -> None:
         """Add the failed switches recorded on the device to the counters: one transfer for all of them.
@@ -120,7 +128,7 @@ class Memory:
         by_phase: dict[str, list[Any]] = defaultdict(list)
         for phase, xp, masks in self._deferred_write_failures:
             by_phase[phase].append((xp, masks))
-        self._deferred_write_failures = []
+        self._deferred_write_failures, self._deferred_words = [], 0
         for phase, arrays in by_phase.items():
             xp = arrays[0][0]
             masks = xp.concatenate([m for _, m in arrays])

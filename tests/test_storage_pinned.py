@@ -98,3 +98,25 @@ def test_compiled_path_is_built_where_a_compiler_exists():
     if not (has_compiler and has_headers):
         pytest.skip("no C compiler or Python headers here: memtech runs its pure-Python path")
     assert storage._fastpath is not None, "memtech._fastpath was not built: reinstall with `make install-dev`"
+
+
+def test_device_path_settles_its_counts_before_holding_too_many(monkeypatch):
+    """Failure masks kept for later counting are bounded: past the limit they are counted at once, and when
+    they are counted changes no count."""
+    monkeypatch.setattr(storage, "_fastpath", None)
+
+    def run(limit):
+        monkeypatch.setattr(storage.Memory, "_MAX_DEFERRED_WORDS", limit)
+        arena = make_arena(ErrorModel(write_ber_0to1=1e-3, write_ber_1to0=1e-3), 4736, seed=5)
+        arena._scalar_path, arena._device_switches = False, True
+        rng = np.random.default_rng(0)
+        held = []
+        for _ in range(20):
+            arena.write(rng.standard_normal(4736).astype(np.float32))
+            held.append(arena.memory._deferred_words)
+        return held, arena.counters.flips["write"], arena.counters.flips_by_bit
+
+    held, flips, by_bit = run(400)  # ~150 words with candidates per write
+    assert max(held) < 400 and 0 in held and any(held)
+    unbounded = run(1 << 30)
+    assert unbounded[0][-1] > 400 and (flips, by_bit) == unbounded[1:] and flips > 500
