@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
+import threading
 import uuid
 from pathlib import Path
 from typing import Any
@@ -27,6 +29,35 @@ BLAS_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_
 
 
 FAILED_JOBS: list[dict[str, Any]] = []  # jobs of the sweeps this process launched that failed
+# (tracking URI, parent run id) of the sweep under way, until on_multirun_end closes its parent run
+_OPEN_PARENT: tuple[str, str] | None = None
+
+
+def _terminate(signum: int, frame: Any) -> None:
+    """SIGTERM (e.g. `kill`, or a scheduler ending the job) unwinds like Ctrl-C, so the sweep's runs get closed."""
+    raise SystemExit(128 + signum)
+
+
+def end_interrupted_sweep() -> None:
+    """Mark the parent run of a sweep that was interrupted (Ctrl-C, SIGTERM, a crash) KILLED, and the jobs it
+    left RUNNING with it; never raises. Called by memtech.hydra_main.main when the sweep did not end."""
+    global _OPEN_PARENT
+    if _OPEN_PARENT is None:
+        return
+    uri, parent_run_id = _OPEN_PARENT
+    _OPEN_PARENT = None
+    try:
+        client = tracking.client(uri)
+        left_running = [run for run in tracking.child_runs(uri, parent_run_id) if run.info.status == "RUNNING"]
+        for run in left_running:
+            client.set_terminated(run.info.run_id, "KILLED")
+        client.set_tag(parent_run_id, "memtech.interrupted", "1")
+        client.set_terminated(parent_run_id, "KILLED")
+        print(f"memtech: sweep interrupted; parent run {parent_run_id} and {len(left_running)} unfinished job "
+              f"run(s) marked KILLED", file=sys.stderr)
+    except Exception as exc:  # noqa: BLE001 - the interruption itself is what the user must see
+        print(f"memtech: could not mark the interrupted sweep's runs KILLED: {type(exc).__name__}: {exc}",
+              file=sys.stderr)
 
 
 def _release_reused_workers() -> None:
@@ -51,6 +82,7 @@ class MemtechCallback(Callback):
         self.parent_run_id: str | None = None
         self.uri: str | None = None
         self._saved_env: dict[str, str | None] = {}
+        self._saved_sigterm: Any = None
 
     def _setenv(self, key: str, value: str) -> None:
         self._saved_env.setdefault(key, os.environ.get(key))
@@ -90,6 +122,10 @@ class MemtechCallback(Callback):
         tags["memtech.swept"] = ",".join(swept)
         tags["memtech.sweep_dir"] = str(sweep_dir)
         self.parent_run_id = tracking.start_parent_run(self.uri, track.experiment, f"{config.get('name')} sweep", tags)
+        global _OPEN_PARENT
+        _OPEN_PARENT = (self.uri, self.parent_run_id)
+        if threading.current_thread() is threading.main_thread():
+            self._saved_sigterm = signal.signal(signal.SIGTERM, _terminate)
         self._setenv(tracking.PARENT_RUN_ENV, self.parent_run_id)
         client = tracking.client(self.uri)
         client.log_text(self.parent_run_id, "\n".join(overrides) + "\n", "overrides.txt")
@@ -114,9 +150,14 @@ class MemtechCallback(Callback):
                 except MemtechError as exc:
                     print(f"memtech: no comparison: {exc}", file=sys.stderr)
                 client.set_terminated(self.parent_run_id, "FAILED" if failed else "FINISHED")
+                global _OPEN_PARENT
+                _OPEN_PARENT = None
                 print(f"memtech: {len(jobs)} jobs recorded under parent run {self.parent_run_id}; "
                       f"`memtech compare {self.parent_run_id}` or `memtech ui` to look")
         finally:
+            if self._saved_sigterm is not None:
+                signal.signal(signal.SIGTERM, self._saved_sigterm)
+                self._saved_sigterm = None
             _release_reused_workers()
             for key, value in self._saved_env.items():
                 if value is None:

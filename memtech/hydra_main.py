@@ -203,9 +203,16 @@ def _hydra_entry(cfg: DictConfig) -> float | None:
 
 
 def main() -> None:
-    from memtech.hydra_callbacks import FAILED_JOBS
+    from memtech.hydra_callbacks import FAILED_JOBS, end_interrupted_sweep
 
-    _hydra_entry()
+    try:
+        _hydra_entry()
+    except KeyboardInterrupt:
+        end_interrupted_sweep()
+        print("memtech-run: interrupted", file=sys.stderr)  # Ctrl-C needs no traceback
+        sys.exit(130)
+    finally:
+        end_interrupted_sweep()  # a sweep that ended normally has closed its parent run: nothing to do
     if FAILED_JOBS:
         sys.exit(1)
 

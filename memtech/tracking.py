@@ -304,13 +304,15 @@ class MlflowRun:
         self.client.set_terminated(self.run_id, "FINISHED")
 
     def fail(self, exc: BaseException) -> None:
-        """Mark the run FAILED with its error; never raises (the error being reported matters more)."""
+        """Mark the run FAILED with its error (KILLED when interrupted: Ctrl-C, SIGTERM); never raises (the error
+        being reported matters more)."""
         text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+        status = "KILLED" if isinstance(exc, (KeyboardInterrupt, SystemExit)) else "FAILED"
         steps = (
             self.flush,
             lambda: self.client.set_tag(self.run_id, "memtech.error", f"{type(exc).__name__}: {exc}"[:_MAX_PARAM_CHARS]),
             lambda: self.client.log_text(self.run_id, text, "error.txt"),
-            lambda: self.client.set_terminated(self.run_id, "FAILED"),
+            lambda: self.client.set_terminated(self.run_id, status),
         )
         for step in steps:  # each on its own: a locked store must not hide the job's own error
             try:
