@@ -169,6 +169,23 @@ def _totals(memories: Mapping[str, Memory]) -> list[MemoryPhaseTotals]:
 EpochCallback = Callable[[EpochRecord, int], None]  # (record, total epochs)
 
 
+def _prepare(spec: ExperimentSpec, data: Data | None, xp: Any) -> tuple[Data, Any, int, dict[str, int], dict[str, Memory]]:
+    """The checks that need the data: load it, size every tensor role and check each memory's capacity."""
+    data = data or spec.dataset.load()
+    trainer = spec.trainer_cls(spec.trainer_params, data.n_features, data.n_classes, xp)
+    batch_size = min(spec.trainer_params.batch_size, len(data.x_train))
+    role_sizes = trainer.role_sizes(batch_size)
+    memories = {name: Memory(name, tech, spec.seed) for name, tech in spec.memories.items()}
+    check_capacity(spec, role_sizes, {name: m.format.bits + _check_bits(m) for name, m in memories.items()})
+    return data, trainer, batch_size, role_sizes, memories
+
+
+def preflight(spec: ExperimentSpec, data: Data | None = None) -> Data:
+    """Every check :func:`run_experiment` makes before its work starts (data readable, capacities), without
+    the work; returns the data so that jobs sharing a dataset load it once."""
+    return _prepare(spec, data, np)[0]
+
+
 def run_experiment(
     config: Mapping[str, Any] | ExperimentSpec,
     *,
@@ -179,12 +196,7 @@ def run_experiment(
     """Train as configured and return the run's metrics, accounting and trained values."""
     spec = config if isinstance(config, ExperimentSpec) else build_spec(config, registry)
     xp = backend.array_module(spec.device)
-    data = data or spec.dataset.load()
-    trainer = spec.trainer_cls(spec.trainer_params, data.n_features, data.n_classes, xp)
-    batch_size = min(spec.trainer_params.batch_size, len(data.x_train))
-    role_sizes = trainer.role_sizes(batch_size)
-    memories = {name: Memory(name, tech, spec.seed) for name, tech in spec.memories.items()}
-    check_capacity(spec, role_sizes, {name: m.format.bits + _check_bits(m) for name, m in memories.items()})
+    data, trainer, batch_size, role_sizes, memories = _prepare(spec, data, xp)
 
     # ---- all checks done: the work starts here ----
     clock = SimClock()

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from hydra.experimental.callback import Callback
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from memtech import tracking
 from memtech.errors import MemtechError
@@ -72,6 +72,47 @@ def _release_reused_workers() -> None:
         executor.shutdown(wait=True)
 
 
+def sweep_job_overrides(config: DictConfig) -> list[list[str]] | None:
+    """The overrides of every job Hydra's basic sweeper will launch, in its order; None for other sweepers."""
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    if not str(config.hydra.sweeper.get("_target_", "")).endswith(".BasicSweeper"):
+        return None
+    params = config.hydra.sweeper.get("params") or {}
+    arguments = [f"{key}={value}" for key, value in params.items()] + list(config.hydra.overrides.task)
+    batches = BasicSweeper.split_arguments(OverridesParser.create().parse_overrides(arguments), None)
+    return [job for batch in batches for job in batch]
+
+
+def validate_sweep(config: DictConfig) -> None:
+    """Compose and check every job of the sweep before the first one starts; raise one MemtechError that
+    names each bad job, its overrides and the problem. Checks what each job would check itself."""
+    from hydra.core.global_hydra import GlobalHydra
+
+    from memtech.hydra_main import validate_job_config
+
+    jobs = sweep_job_overrides(config)
+    if not jobs or not GlobalHydra.instance().is_initialized():
+        return  # another sweeper: each job still checks its own config before it starts
+    loader = GlobalHydra.instance().hydra.config_loader
+    if len(jobs) > 50:  # ~0.1 s per job: say why a large sweep takes a moment to start
+        print(f"memtech: checking the configs of all {len(jobs)} sweep jobs before starting any")
+    problems: list[str] = []
+    data_cache: dict[str, Any] = {}
+    for number, overrides in enumerate(jobs):
+        job_config = loader.load_sweep_config(config, list(overrides))
+        with open_dict(job_config):
+            del job_config["hydra"]  # as Hydra hands the job its config
+        try:
+            validate_job_config(job_config, data_cache)
+        except MemtechError as exc:
+            problems.append(f"  job {number} ({' '.join(overrides)}): {exc}")
+    if problems:
+        raise MemtechError(f"{len(problems)} of {len(jobs)} sweep jobs have an invalid config; no job was started:\n"
+                           + "\n".join(problems))
+
+
 class MemtechCallback(Callback):
     def __init__(self, blas_threads_per_job: int = 1) -> None:
         if isinstance(blas_threads_per_job, bool) or not isinstance(blas_threads_per_job, int) or blas_threads_per_job < 1:
@@ -89,6 +130,11 @@ class MemtechCallback(Callback):
         os.environ[key] = value
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        try:
+            validate_sweep(config)
+        except MemtechError as exc:
+            print(f"memtech-run: error: {exc}", file=sys.stderr)
+            raise SystemExit(2) from None
         try:
             self._start(config)
         except Exception as exc:  # noqa: BLE001

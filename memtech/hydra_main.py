@@ -88,6 +88,26 @@ def _plain_config(cfg: DictConfig) -> dict[str, Any]:
     return config
 
 
+def _checked_settings(cfg: DictConfig, multirun: bool) -> tuple[dict[str, Any], Any, bool, Any]:
+    """(plain config, tracking params, progress on?, plugin registry); raises ConfigError on a bad value."""
+    config = _plain_config(cfg)
+    track = tracking.tracking_params(config.get("tracking"))
+    show_progress = progress_enabled(config.get("progress", "auto"), multirun)
+    return config, track, show_progress, _registry(config.get("plugins_dir"))
+
+
+def validate_job_config(cfg: DictConfig, data_cache: dict[str, Any] | None = None) -> None:
+    """Everything a job checks before it starts work (config values, data, capacities), without starting it;
+    used on a whole sweep before its first job. ``data_cache`` shares loaded datasets between jobs."""
+    from memtech.experiment import build_spec, preflight
+
+    config, _, _, registry = _checked_settings(cfg, multirun=True)
+    spec = build_spec(config, registry)
+    cache = {} if data_cache is None else data_cache
+    key = json.dumps(config.get("dataset"), sort_keys=True, default=str)
+    cache[key] = preflight(spec, cache.get(key))
+
+
 def run_job(cfg: DictConfig, *, multirun: bool, output_dir: Path | None = None, job_num: int = 0) -> float | None:
     """Validate, run, record and report one composed config. Returns the final test accuracy."""
     from memtech.experiment import build_spec, run_experiment
@@ -96,10 +116,7 @@ def run_job(cfg: DictConfig, *, multirun: bool, output_dir: Path | None = None, 
     overrides = _job_overrides()
     try:
         # ---- validate everything before any work ----
-        config = _plain_config(cfg)
-        track = tracking.tracking_params(config.get("tracking"))
-        show_progress = progress_enabled(config.get("progress", "auto"), multirun)
-        registry = _registry(config.get("plugins_dir"))
+        config, track, show_progress, registry = _checked_settings(cfg, multirun)
         for failure in registry.failures:
             print(str(failure), file=sys.stderr)
         uri = tracking.resolve_uri(track.uri) if track.backend == "mlflow" else None

@@ -128,13 +128,52 @@ def test_a_bad_config_stops_before_any_work_with_a_clear_message(tmp_path):
     assert not (tmp_path / "runs" / "multirun").exists(), "no job starts when the sweep's tracking is not ready"
 
 
+def test_a_sweep_with_a_bad_job_starts_no_job_and_names_every_bad_one(tmp_path):
+    runs = tmp_path / "runs"
+    done = memtech_run(runs, "-m", "trainer.epochs=1", *SMALL_DATA, "memories.mram.ber=1e-4,2.0",
+                       "memories.mram.capacity_mb=0.0001,64")
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "3 of 4 sweep jobs have an invalid config; no job was started" in done.stderr
+    lines = {line.split(" (")[0].strip(): line for line in done.stderr.splitlines() if line.startswith("  job ")}
+    assert sorted(lines) == ["job 0", "job 2", "job 3"]  # job 1 (ber 1e-4, 64 MB) is fine
+    assert lines["job 2"].endswith("memories.mram.ber=2.0 memories.mram.capacity_mb=0.0001): "
+                                   "memories.mram.ber must be a number in [0, 1], got 2.0")
+    # a capacity needs the data's size: checked too, before any job
+    assert "memories.mram.capacity_mb=0.0001): memories.mram.capacity_mb must hold the tensors" in lines["job 0"]
+    assert "Traceback" not in done.stderr
+    assert not (runs / "mlflow.db").exists() and not (runs / "multirun").exists(), "nothing recorded, nothing run"
+
+
+# A trainer that breaks while training (valid config, so the sweep's checks let it start) at one learning rate
+FLAKY_TRAINER = """
+import memtech
+from memtech_plugins.mlp import Mlp
+
+
+class Flaky(Mlp):
+    name = "flaky"
+
+    def train_step(self, store, x, y):
+        if self.params.learning_rate == 0.05:
+            raise RuntimeError("the trainer broke")
+        return super().train_step(store, x, y)
+
+
+@memtech.hookimpl
+def memtech_register_trainers(register):
+    register(Flaky)
+"""
+
+
 @pytest.mark.slow
 def test_parallel_sweep_on_a_fresh_store_records_every_job_under_one_parent(tmp_path):
     runs = tmp_path / "runs"
     assert not runs.exists()
-    # Four jobs in four workers, one of them with a BER out of range: it fails, is recorded, the others go on.
-    done = memtech_run(runs, "-m", "hydra.launcher.n_jobs=4", "trainer.epochs=1", *SMALL_DATA,
-                       "memories.mram.ber=1e-8,1e-4,1e-3,2.0")
+    (tmp_path / "myplugins").mkdir()
+    (tmp_path / "myplugins" / "flaky.py").write_text(FLAKY_TRAINER)
+    # Four jobs in four workers, one of which breaks while training: it is recorded FAILED, the others go on.
+    done = memtech_run(runs, "-m", "hydra.launcher.n_jobs=4", "trainer.epochs=1", *SMALL_DATA, "trainer.name=flaky",
+                       f"plugins_dir={tmp_path / 'myplugins'}", "trainer.learning_rate=0.1,0.2,0.3,0.05")
     assert done.returncode == 1, done.stdout + done.stderr
     assert "1 of 4 sweep jobs failed" in done.stderr
     recorded = store_runs(runs)
@@ -143,18 +182,18 @@ def test_parallel_sweep_on_a_fresh_store_records_every_job_under_one_parent(tmp_
     parent = parents[0]
     children = [r for r in recorded if r.data.tags.get(tracking.PARENT_ID_TAG) == parent.info.run_id]
     assert len(children) == 4 and len(recorded) == 5, "no run lost, none outside the parent"
-    by_ber = {r.data.params.get("memories.mram.ber"): r for r in children}
-    assert {b for b, r in by_ber.items() if r.info.status == "FINISHED"} == {"1e-08", "0.0001", "0.001"}
-    failed = by_ber["2.0"]
+    by_rate = {r.data.params.get("trainer.learning_rate"): r for r in children}
+    assert {b for b, r in by_rate.items() if r.info.status == "FINISHED"} == {"0.1", "0.2", "0.3"}
+    failed = by_rate["0.05"]
     assert failed.info.status == "FAILED"
-    assert "memories.mram.ber must be a number in [0, 1], got 2.0" in failed.data.tags["memtech.error"]
+    assert "RuntimeError: the trainer broke" in failed.data.tags["memtech.error"]
     for run in children:
         if run.info.status == "FINISHED":
             assert "test_accuracy" in run.data.metrics and "energy_j" in run.data.metrics
     client = tracking.client(f"sqlite:///{runs}/mlflow.db")
     parent = client.get_run(parent.info.run_id)
     assert parent.info.status == "FAILED" and parent.data.tags["memtech.failed_jobs"] == "1"
-    assert parent.data.tags["memtech.swept"] == "memories.mram.ber"
+    assert parent.data.tags["memtech.swept"] == "trainer.learning_rate"
     assert [a.path for a in client.list_artifacts(parent.info.run_id, "compare")] == [f"compare/{parent.info.run_id}.png"]
 
 
