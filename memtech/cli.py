@@ -123,7 +123,9 @@ def _cmd_ui(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="memtech", description=__doc__.splitlines()[0])
-    parser.add_argument("--version", action="version", version=f"memtech {__version__}")
+    from memtech.storage import write_path
+
+    parser.add_argument("--version", action="version", version=f"memtech {__version__} (fault engine: {write_path()})")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("plugins", help="list installed memory, trainer and dataset plugins")

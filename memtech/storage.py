@@ -33,6 +33,13 @@ try:  # the compiled hot loop of switch-only writes; built at install where a C 
 except ImportError:  # pragma: no cover - depends on the install; the pure-Python path gives the same result
     _fastpath = None
 
+def write_path() -> str:
+    """Which write path this install runs on the CPU (shown by ``memtech --version``)."""
+    if _fastpath is not None:
+        return "compiled write path, memtech._fastpath"
+    return "pure Python; memtech._fastpath was not built (no C compiler at install?): same faults, slower"
+
+
 ROLES = ("weights", "biases", "activations", "optimizer")
 _ONE = np.uint64(1)
 EVENTS = ("write", "read_sense", "read_disturb", "retention", "stuck")

@@ -87,3 +87,11 @@ def test_a_bad_histogram_leaves_the_words_untouched():
     with pytest.raises(TypeError):
         fastpath.switch_only_write(hits, 0, 0, words, np.ones(4, dtype=np.uint32), 0, 5, histogram)
     assert words.tolist() == [0, 0, 0, 0] and histogram[0] == "not a count"
+
+
+def test_version_says_which_write_path_runs(capsys):
+    from memtech import cli
+
+    with pytest.raises(SystemExit):
+        cli.main(["--version"])
+    assert "fault engine: compiled write path, memtech._fastpath" in capsys.readouterr().out
