@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -80,8 +81,12 @@ class Npz(Dataset):
         path = Path(self.params.path).expanduser()
         if not path.is_file():
             raise ConfigError("dataset.path", self.params.path, "an existing .npz file")
-        with np.load(path, allow_pickle=False) as f:
-            arrays = dict(f)
+        try:
+            with np.load(path, allow_pickle=False) as f:
+                arrays = dict(f)
+        except (ValueError, OSError, zipfile.BadZipFile) as exc:
+            raise ConfigError("dataset.path", self.params.path,
+                              f"a NumPy .npz file without pickled objects (np.savez); reading it said: {exc}") from None
         if {"x_train", "y_train", "x_test", "y_test"} <= set(arrays):
             y_all = np.concatenate([arrays["y_train"], arrays["y_test"]])
             n_classes = int(y_all.max()) + 1

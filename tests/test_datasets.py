@@ -63,8 +63,11 @@ def test_npz_errors_name_the_path(registry, tmp_path):
     with pytest.raises(ConfigError, match="dataset.path must be an .npz with arrays x_train"):
         load(registry, "npz", path=str(tmp_path / "odd.npz"))
     np.savez(tmp_path / "pickled.npz", x=np.array([{"a": 1}], dtype=object), y=np.array([0]))
-    with pytest.raises(ValueError, match="allow_pickle"):
+    with pytest.raises(ConfigError, match="dataset.path must be a NumPy .npz file without pickled objects"):
         load(registry, "npz", path=str(tmp_path / "pickled.npz"))
+    (tmp_path / "garbage.npz").write_text("not a zip file")
+    with pytest.raises(ConfigError, match="dataset.path must be a NumPy .npz file .*got '.*garbage.npz'"):
+        load(registry, "npz", path=str(tmp_path / "garbage.npz"))
 
 
 def test_training_on_an_npz_dataset(registry, tmp_path):
