@@ -114,15 +114,18 @@ class Memory:
         self._deferred_write_failures: list[tuple[str, Any, Any]] = []
         self._deferred_words = 0
 
-    # Deferred masks are settled at the latest when this many are held (64 MiB of 64-bit words), so a long
-    # epoch at a high error rate cannot fill the GPU's memory with them.
+    # Deferred masks are settled at the latest when this many words (64 MiB of 64-bit words) or this many
+    # arrays (each takes at least one block of the GPU's memory pool) are held, so a long epoch cannot fill
+    # the GPU's memory with them.
     _MAX_DEFERRED_WORDS = 1 << 23
+    _MAX_DEFERRED_ARRAYS = 4096
 
     def defer_write_failures(self, phase: str, xp: Any, failed_masks: Any) -> None:
         """Record a device array of failed-switch masks (one word each) to be counted by :meth:`settle_counts`."""
         self._deferred_write_failures.append((phase, xp, failed_masks))
         self._deferred_words += len(failed_masks)
-        if self._deferred_words >= self._MAX_DEFERRED_WORDS:
+        if (self._deferred_words >= self._MAX_DEFERRED_WORDS
+                or len(self._deferred_write_failures) >= self._MAX_DEFERRED_ARRAYS):
             self.settle_counts()
 
     def settle_counts(self) -> None:
