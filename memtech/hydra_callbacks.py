@@ -31,33 +31,42 @@ BLAS_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_
 FAILED_JOBS: list[dict[str, Any]] = []  # jobs of the sweeps this process launched that failed
 # (tracking URI, parent run id) of the sweep under way, until on_multirun_end closes its parent run
 _OPEN_PARENT: tuple[str, str] | None = None
+_SWEEP_ENDED = False  # on_multirun_end was reached: an open parent then means its closing failed
 
 
-def _terminate(signum: int, frame: Any) -> None:
-    """SIGTERM (e.g. `kill`, or a scheduler ending the job) unwinds like Ctrl-C, so the sweep's runs get closed."""
+def terminate_on_sigterm(signum: int, frame: Any) -> None:
+    """SIGTERM (`kill`, a scheduler ending the job) unwinds like Ctrl-C, so open runs get closed."""
     raise SystemExit(128 + signum)
 
 
 def end_interrupted_sweep() -> None:
-    """Mark the parent run of a sweep that was interrupted (Ctrl-C, SIGTERM, a crash) KILLED, and the jobs it
-    left RUNNING with it; never raises. Called by memtech.hydra_main.main when the sweep did not end."""
+    """Close the parent run of a sweep that did not end normally, and the jobs it left RUNNING: KILLED when
+    the sweep was interrupted (Ctrl-C, SIGTERM, a crash), FAILED when the sweep ended but closing its parent
+    failed. Never raises; a second SIGTERM meanwhile is ignored. Called by memtech.hydra_main.main."""
     global _OPEN_PARENT
     if _OPEN_PARENT is None:
         return
     uri, parent_run_id = _OPEN_PARENT
     _OPEN_PARENT = None
+    status = "FAILED" if _SWEEP_ENDED else "KILLED"
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, signal.SIG_IGN) if in_main_thread else None
     try:
         client = tracking.client(uri)
         left_running = [run for run in tracking.child_runs(uri, parent_run_id) if run.info.status == "RUNNING"]
         for run in left_running:
-            client.set_terminated(run.info.run_id, "KILLED")
-        client.set_tag(parent_run_id, "memtech.interrupted", "1")
-        client.set_terminated(parent_run_id, "KILLED")
-        print(f"memtech: sweep interrupted; parent run {parent_run_id} and {len(left_running)} unfinished job "
-              f"run(s) marked KILLED", file=sys.stderr)
+            client.set_terminated(run.info.run_id, status)
+        if not _SWEEP_ENDED:
+            client.set_tag(parent_run_id, "memtech.interrupted", "1")
+        client.set_terminated(parent_run_id, status)
+        what = "ended without closing its parent run" if _SWEEP_ENDED else "interrupted"
+        print(f"memtech: sweep {what}; parent run {parent_run_id} and {len(left_running)} unfinished job "
+              f"run(s) marked {status}", file=sys.stderr)
     except Exception as exc:  # noqa: BLE001 - the interruption itself is what the user must see
-        print(f"memtech: could not mark the interrupted sweep's runs KILLED: {type(exc).__name__}: {exc}",
-              file=sys.stderr)
+        print(f"memtech: could not mark the sweep's open runs {status}: {type(exc).__name__}: {exc}", file=sys.stderr)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 def _release_reused_workers() -> None:
@@ -72,7 +81,7 @@ def _release_reused_workers() -> None:
         executor.shutdown(wait=True)
 
 
-def sweep_job_overrides(config: DictConfig) -> list[list[str]] | None:
+def sweep_job_overrides(config: DictConfig, config_loader: Any) -> list[list[str]] | None:
     """The overrides of every job Hydra's basic sweeper will launch, in its order; None for other sweepers."""
     from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
     from hydra.core.override_parser.overrides_parser import OverridesParser
@@ -80,34 +89,64 @@ def sweep_job_overrides(config: DictConfig) -> list[list[str]] | None:
     if not str(config.hydra.sweeper.get("_target_", "")).endswith(".BasicSweeper"):
         return None
     params = config.hydra.sweeper.get("params") or {}
-    arguments = [f"{key}={value}" for key, value in params.items()] + list(config.hydra.overrides.task)
-    batches = BasicSweeper.split_arguments(OverridesParser.create().parse_overrides(arguments), None)
+    # unresolved, as Hydra hands them to the sweeper
+    task = OmegaConf.to_container(config.hydra.overrides.task, resolve=False)
+    arguments = [f"{key}={value}" for key, value in params.items()] + list(task)
+    parser = OverridesParser.create(config_loader=config_loader)
+    batches = BasicSweeper.split_arguments(parser.parse_overrides(arguments), None)
     return [job for batch in batches for job in batch]
+
+
+_DATASETS_KEPT = 4  # loaded datasets kept while checking a sweep (jobs that share one load it once)
 
 
 def validate_sweep(config: DictConfig) -> None:
     """Compose and check every job of the sweep before the first one starts; raise one MemtechError that
-    names each bad job, its overrides and the problem. Checks what each job would check itself."""
+    names each bad job, its overrides and the problem. Checks what each job would check itself.
+
+    A job this cannot check from here (a ``${hydra:...}`` value needs the job's own context, a data file
+    that fails to parse) is left to check itself when it starts, as every job does.
+    """
     from hydra.core.global_hydra import GlobalHydra
+    from hydra.core.hydra_config import HydraConfig
 
     from memtech.hydra_main import validate_job_config
 
-    jobs = sweep_job_overrides(config)
-    if not jobs or not GlobalHydra.instance().is_initialized():
-        return  # another sweeper: each job still checks its own config before it starts
+    if not GlobalHydra.instance().is_initialized():
+        return
     loader = GlobalHydra.instance().hydra.config_loader
+    jobs = sweep_job_overrides(config, loader)
+    if not jobs:
+        return  # another sweeper: each job checks its own config before it starts
     if len(jobs) > 50:  # ~0.1 s per job: say why a large sweep takes a moment to start
         print(f"memtech: checking the configs of all {len(jobs)} sweep jobs before starting any")
     problems: list[str] = []
     data_cache: dict[str, Any] = {}
-    for number, overrides in enumerate(jobs):
-        job_config = loader.load_sweep_config(config, list(overrides))
-        with open_dict(job_config):
-            del job_config["hydra"]  # as Hydra hands the job its config
-        try:
-            validate_job_config(job_config, data_cache)
-        except MemtechError as exc:
-            problems.append(f"  job {number} ({' '.join(overrides)}): {exc}")
+    hydra_config = HydraConfig.instance()
+    sweep_hydra_config = hydra_config.cfg
+    try:
+        for number, overrides in enumerate(jobs):
+            try:
+                # as Hydra's launchers prepare a job: its own hydra settings (for ${hydra:...}), then without them
+                job_config = loader.load_sweep_config(config, list(overrides))
+                with open_dict(job_config):
+                    job_config.hydra.job.id = job_config.hydra.job.num = number
+                hydra_config.set_config(job_config)
+                with open_dict(job_config):
+                    del job_config["hydra"]
+                OmegaConf.to_container(job_config, resolve=True)  # e.g. runtime.output_dir exists only in the job
+            except Exception:  # noqa: BLE001 - not checkable from here: the job checks itself when it starts
+                continue
+            try:
+                validate_job_config(job_config, data_cache)
+            except MemtechError as exc:
+                problems.append(f"  job {number} ({' '.join(overrides)}): {exc}")
+            except Exception:  # noqa: BLE001 - e.g. a data file that fails to parse: the job reports it itself
+                pass
+            while len(data_cache) > _DATASETS_KEPT:
+                data_cache.pop(next(iter(data_cache)))
+    finally:
+        hydra_config.cfg = sweep_hydra_config
     if problems:
         raise MemtechError(f"{len(problems)} of {len(jobs)} sweep jobs have an invalid config; no job was started:\n"
                            + "\n".join(problems))
@@ -123,7 +162,6 @@ class MemtechCallback(Callback):
         self.parent_run_id: str | None = None
         self.uri: str | None = None
         self._saved_env: dict[str, str | None] = {}
-        self._saved_sigterm: Any = None
 
     def _setenv(self, key: str, value: str) -> None:
         self._saved_env.setdefault(key, os.environ.get(key))
@@ -135,6 +173,9 @@ class MemtechCallback(Callback):
         except MemtechError as exc:
             print(f"memtech-run: error: {exc}", file=sys.stderr)
             raise SystemExit(2) from None
+        except Exception as exc:  # noqa: BLE001 - the jobs still check themselves; the sweep must be prepared
+            print(f"memtech: could not check the sweep's jobs up front ({type(exc).__name__}: {exc}); "
+                  "each job checks its own config when it starts", file=sys.stderr)
         try:
             self._start(config)
         except Exception as exc:  # noqa: BLE001
@@ -168,10 +209,8 @@ class MemtechCallback(Callback):
         tags["memtech.swept"] = ",".join(swept)
         tags["memtech.sweep_dir"] = str(sweep_dir)
         self.parent_run_id = tracking.start_parent_run(self.uri, track.experiment, f"{config.get('name')} sweep", tags)
-        global _OPEN_PARENT
-        _OPEN_PARENT = (self.uri, self.parent_run_id)
-        if threading.current_thread() is threading.main_thread():
-            self._saved_sigterm = signal.signal(signal.SIGTERM, _terminate)
+        global _OPEN_PARENT, _SWEEP_ENDED
+        _OPEN_PARENT, _SWEEP_ENDED = (self.uri, self.parent_run_id), False
         self._setenv(tracking.PARENT_RUN_ENV, self.parent_run_id)
         client = tracking.client(self.uri)
         client.log_text(self.parent_run_id, "\n".join(overrides) + "\n", "overrides.txt")
@@ -180,9 +219,14 @@ class MemtechCallback(Callback):
         print(f"memtech: sweep recorded under MLflow parent run {self.parent_run_id} in {self.uri}")
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        global _OPEN_PARENT, _SWEEP_ENDED
+        _SWEEP_ENDED = True
         state = Path(os.environ.get("MEMTECH_SWEEP_STATE", ""))
         jobs = [json.loads(p.read_text()) for p in sorted(state.glob("job-*.json"))] if state.is_dir() else []
         failed = [j for j in jobs if j["status"] != "FINISHED"]
+        # Hydra turns a callback's exception into a warning, so the exit status is set by
+        # memtech.hydra_main.main from this record: kept first, whatever happens below.
+        FAILED_JOBS.extend(failed)
         try:
             if self.parent_run_id and self.uri:
                 client = tracking.client(self.uri)
@@ -193,17 +237,14 @@ class MemtechCallback(Callback):
 
                     report = compare(self.parent_run_id, uri=self.uri, log_to_parent=True)
                     print(format_report(report))
-                except MemtechError as exc:
-                    print(f"memtech: no comparison: {exc}", file=sys.stderr)
+                except Exception as exc:  # noqa: BLE001 - the sweep's runs are recorded; the table is extra
+                    print(f"memtech: no comparison: {exc}" if isinstance(exc, MemtechError)
+                          else f"memtech: no comparison ({type(exc).__name__}: {exc})", file=sys.stderr)
                 client.set_terminated(self.parent_run_id, "FAILED" if failed else "FINISHED")
-                global _OPEN_PARENT
                 _OPEN_PARENT = None
                 print(f"memtech: {len(jobs)} jobs recorded under parent run {self.parent_run_id}; "
                       f"`memtech compare {self.parent_run_id}` or `memtech ui` to look")
         finally:
-            if self._saved_sigterm is not None:
-                signal.signal(signal.SIGTERM, self._saved_sigterm)
-                self._saved_sigterm = None
             _release_reused_workers()
             for key, value in self._saved_env.items():
                 if value is None:
@@ -212,8 +253,5 @@ class MemtechCallback(Callback):
                     os.environ[key] = value
             self._saved_env = {}
         if failed:
-            # Hydra turns a callback's exception into a warning, so the exit status is set by
-            # memtech.hydra_main.main from this record instead.
-            FAILED_JOBS.extend(failed)
             lines = "\n".join(f"  job {j['job']} ({' '.join(j['overrides'])}): {j['error']}" for j in failed)
             print(f"memtech: {len(failed)} of {len(jobs)} sweep jobs failed:\n{lines}", file=sys.stderr)

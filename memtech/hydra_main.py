@@ -220,8 +220,12 @@ def _hydra_entry(cfg: DictConfig) -> float | None:
 
 
 def main() -> None:
-    from memtech.hydra_callbacks import FAILED_JOBS, end_interrupted_sweep
+    import signal
 
+    from memtech.hydra_callbacks import FAILED_JOBS, end_interrupted_sweep, terminate_on_sigterm
+
+    # SIGTERM (`kill`, a scheduler) unwinds like Ctrl-C: a run or sweep stopped either way is marked KILLED
+    previous = signal.signal(signal.SIGTERM, terminate_on_sigterm)
     try:
         _hydra_entry()
     except KeyboardInterrupt:
@@ -230,6 +234,7 @@ def main() -> None:
         sys.exit(130)
     finally:
         end_interrupted_sweep()  # a sweep that ended normally has closed its parent run: nothing to do
+        signal.signal(signal.SIGTERM, previous)
     if FAILED_JOBS:
         sys.exit(1)
 

@@ -243,3 +243,20 @@ def test_a_sweep_without_a_store_names_each_jobs_overrides_and_folder(tmp_path):
         assert f"memories.mram.ber={ber}" in lines[num]
         folder = Path(lines[num].rsplit("-> ", 1)[1])
         assert folder.name == str(num) and folder.parent.name.endswith("_mram_then_sram") and folder.is_dir()
+
+
+def test_a_sweep_with_values_only_its_jobs_can_resolve_still_runs(tmp_path):
+    """An environment value holding a comma is one value (Hydra reads the overrides unresolved), and
+    ${hydra:job.num} resolves per job: the up-front check must not refuse either."""
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    np.savez(tmp_path / "d,1.npz", x=digits.data[:300] / 16.0, y=digits.target[:300])
+    runs = tmp_path / "runs"
+    env = dict(os.environ, **{tracking.RUNS_DIR_ENV: str(runs), "DATA": str(tmp_path / "d,1.npz")})
+    done = subprocess.run([MEMTECH_RUN, "-m", "tracking=none", "trainer.epochs=1", "dataset=npz",
+                           "dataset.path=${oc.env:DATA}", "seed=${hydra:job.num}", "memories.mram.ber=1e-6,1e-5"],
+                          capture_output=True, text=True, env=env, timeout=240, cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "job 0: accuracy" in done.stdout and "job 1: accuracy" in done.stdout
+    assert "job 2" not in done.stdout

@@ -134,3 +134,15 @@ def test_a_sweep_stopped_by_sigterm_leaves_no_run_running(tmp_path):
     assert len(parents) == 1 and parents[0].info.status == "KILLED"
     children = [r for r in runs if r.data.tags.get(tracking.PARENT_ID_TAG)]
     assert children and all(r.info.status == "KILLED" for r in children), [r.info.status for r in children]
+
+
+def test_a_sweep_that_ended_but_could_not_close_its_parent_is_failed_not_killed(tmp_path, monkeypatch):
+    from memtech import hydra_callbacks
+
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    parent = tracking.start_parent_run(uri, "memtech", "sweep", {})
+    monkeypatch.setattr(hydra_callbacks, "_OPEN_PARENT", (uri, parent))
+    monkeypatch.setattr(hydra_callbacks, "_SWEEP_ENDED", True)  # on_multirun_end ran, then failed to close it
+    hydra_callbacks.end_interrupted_sweep()
+    run = tracking.client(uri).get_run(parent)
+    assert run.info.status == "FAILED" and "memtech.interrupted" not in run.data.tags
