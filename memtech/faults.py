@@ -137,12 +137,13 @@ class BernoulliStream:
 
     def pending(self, n_bits: int, p: float) -> tuple[np.ndarray, int, int] | None:
         """For a compiled walker: (hit buffer, index of the next hit, stream position of the first of the next
-        ``n_bits``), the buffer holding every hit among those bits; None at a change of rate (use :meth:`take`).
+        ``n_bits``), the buffer holding every hit among those bits; None at a change of rate or at p = 0 (use
+        :meth:`take`).
 
         The hits of the next ``n_bits`` are ``buffer[index:]`` up to position ``start + n_bits``; the caller
         walks them and then calls :meth:`advance` with the index it stopped at.
         """
-        if p != self._p:
+        if p != self._p or p == 0.0:
             return None
         end = self._consumed + n_bits
         while self._last < end:  # draw the hits that follow, keeping those not consumed yet in front
