@@ -92,12 +92,18 @@ def test_parity_detects_odd_and_misses_even():
     assert not correction.any()
 
 
-def test_parity_zeroes_exactly_the_values_with_an_odd_number_of_flips():
-    arena = make_arena(ErrorModel.uniform_write(0.02), 20_000, protection="parity", seed=4)
-    values = np.random.default_rng(0).uniform(1, 2, 20_000).astype(np.float32)
+def written_with_damage(protection: str, ber: float, seed: int, values_seed: int):
+    """(arena, values written, each word's damage pattern) after one write of 20 000 values at ``ber``."""
+    arena = make_arena(ErrorModel.uniform_write(ber), 20_000, protection=protection, seed=seed)
+    values = np.random.default_rng(values_seed).uniform(1, 2, 20_000).astype(np.float32)
     arena.write(values)
     damaged = np.zeros(20_000, np.uint64)
     damaged[arena.damage_words] = arena.damage_masks
+    return arena, values, damaged
+
+
+def test_parity_zeroes_exactly_the_values_with_an_odd_number_of_flips():
+    arena, _, damaged = written_with_damage("parity", 0.02, seed=4, values_seed=0)
     odd = np.bitwise_count(damaged) % 2 == 1
     assert odd.sum() > 1000 and (~odd & (damaged != 0)).sum() > 50  # both kinds occur
     got = arena.read()
@@ -108,11 +114,7 @@ def test_parity_zeroes_exactly_the_values_with_an_odd_number_of_flips():
 
 
 def test_secded_arena_restores_single_errors_and_zeroes_double_errors():
-    arena = make_arena(ErrorModel.uniform_write(0.01), 20_000, protection="secded", seed=5)
-    values = np.random.default_rng(1).uniform(1, 2, 20_000).astype(np.float32)
-    arena.write(values)
-    damaged = np.zeros(20_000, np.uint64)
-    damaged[arena.damage_words] = arena.damage_masks
+    arena, values, damaged = written_with_damage("secded", 0.01, seed=5, values_seed=1)
     weight = np.bitwise_count(damaged)
     got = arena.read()
     assert (weight == 1).sum() > 1000 and (weight == 2).sum() > 100

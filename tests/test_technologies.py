@@ -113,6 +113,14 @@ def test_error_free_setting_writes_without_errors_at_the_given_pulse(registry):
     assert mram.latency_model().write_s_per_access == pytest.approx(10e-9)
 
 
+def assert_refused(registry, knobs: dict, key: str, fragment: str) -> None:
+    """Building an STT-MRAM with ``knobs`` fails with a ConfigError naming ``key`` and saying ``fragment``."""
+    with pytest.raises(ConfigError) as info:
+        build(registry, "stt_mram", **knobs)
+    assert info.value.key == key
+    assert fragment in str(info.value)
+
+
 @pytest.mark.parametrize("knobs, key, fragment", [
     ({"ber": 1.0}, "memories.stt_mram.ber", "[0, 1)"),
     ({"ber": 1e-5, "write_current_ratio": 0.0}, "memories.stt_mram.write_current_ratio", "> 0"),
@@ -120,10 +128,7 @@ def test_error_free_setting_writes_without_errors_at_the_given_pulse(registry):
     ({"ber": "often"}, "memories.stt_mram.ber", "a number in [0, 1]"),
 ])
 def test_bad_stt_settings_name_key_value_and_expectation(registry, knobs, key, fragment):
-    with pytest.raises(ConfigError) as info:
-        build(registry, "stt_mram", **knobs)
-    assert info.value.key == key
-    assert fragment in str(info.value)
+    assert_refused(registry, knobs, key, fragment)
 
 
 # --- DRAM ---------------------------------------------------------------------------------------------
@@ -273,10 +278,7 @@ def test_write_verify_write_squares_the_error_and_costs_a_verify(registry):
     ({"solve_for": "current"}, "memories.stt_mram.write_pulse_ns", "with solve_for=current"),
 ])
 def test_a_knob_the_solver_would_overwrite_is_refused_not_ignored(registry, knobs, key, fragment):
-    with pytest.raises(ConfigError) as info:
-        build(registry, "stt_mram", **knobs)
-    assert info.value.key == key
-    assert fragment in str(info.value)
+    assert_refused(registry, knobs, key, fragment)
 
 
 def test_the_pulse_is_used_once_the_target_ber_is_off(registry):
