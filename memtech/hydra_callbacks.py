@@ -237,9 +237,10 @@ class MemtechCallback(Callback):
 
                     report = compare(self.parent_run_id, uri=self.uri, log_to_parent=True)
                     print(format_report(report))
+                except MemtechError as exc:
+                    print(f"memtech: no comparison: {exc}", file=sys.stderr)
                 except Exception as exc:  # noqa: BLE001 - the sweep's runs are recorded; the table is extra
-                    print(f"memtech: no comparison: {exc}" if isinstance(exc, MemtechError)
-                          else f"memtech: no comparison ({type(exc).__name__}: {exc})", file=sys.stderr)
+                    print(f"memtech: no comparison ({type(exc).__name__}: {exc})", file=sys.stderr)
                 client.set_terminated(self.parent_run_id, "FAILED" if failed else "FINISHED")
                 _OPEN_PARENT = None
                 print(f"memtech: {len(jobs)} jobs recorded under parent run {self.parent_run_id}; "

@@ -229,11 +229,10 @@ def main() -> None:
     try:
         _hydra_entry()
     except KeyboardInterrupt:
-        end_interrupted_sweep()
         print("memtech-run: interrupted", file=sys.stderr)  # Ctrl-C needs no traceback
         sys.exit(130)
     finally:
-        end_interrupted_sweep()  # a sweep that ended normally has closed its parent run: nothing to do
+        end_interrupted_sweep()  # closes what an interrupted sweep left open; nothing after a normal end
         signal.signal(signal.SIGTERM, previous)
     if FAILED_JOBS:
         sys.exit(1)
