@@ -33,6 +33,7 @@ try:  # the compiled hot loop of switch-only writes; built at install where a C 
 except ImportError:  # pragma: no cover - depends on the install; the pure-Python path gives the same result
     _fastpath = None
 
+
 def write_path() -> str:
     """Which write path this install runs on the CPU (shown by ``memtech --version``)."""
     if _fastpath is not None:
@@ -110,9 +111,10 @@ class Memory:
         self.counters: dict[str, AccessCounters] = defaultdict(lambda: AccessCounters(bit_fields=bit_fields))
         self._arenas_made: dict[str, int] = defaultdict(int)
         self.arena_of_role: dict[str, "Arena"] = {}  # the latest arena of each role held here
-        # failed-switch masks decided on a GPU, counted later in one transfer (see settle_counts)
-        self._deferred_write_failures: list[tuple[str, Any, Any]] = []
+        # failed-switch masks decided on a GPU, (phase, device array), counted later in one transfer
+        self._deferred_write_failures: list[tuple[str, Any]] = []
         self._deferred_words = 0
+        self._device_xp: Any = None  # the array module those masks live in
 
     # Deferred masks are settled at the latest when this many words (64 MiB of 64-bit words) or this many
     # arrays (each takes at least one block of the GPU's memory pool) are held, so a long epoch cannot fill
@@ -122,7 +124,8 @@ class Memory:
 
     def defer_write_failures(self, phase: str, xp: Any, failed_masks: Any) -> None:
         """Record a device array of failed-switch masks (one word each) to be counted by :meth:`settle_counts`."""
-        self._deferred_write_failures.append((phase, xp, failed_masks))
+        self._device_xp = xp
+        self._deferred_write_failures.append((phase, failed_masks))
         self._deferred_words += len(failed_masks)
         if (self._deferred_words >= self._MAX_DEFERRED_WORDS
                 or len(self._deferred_write_failures) >= self._MAX_DEFERRED_ARRAYS):
@@ -135,13 +138,13 @@ class Memory:
         """
         if not self._deferred_write_failures:
             return
+        xp = self._device_xp
         by_phase: dict[str, list[Any]] = defaultdict(list)
-        for phase, xp, masks in self._deferred_write_failures:
-            by_phase[phase].append((xp, masks))
+        for phase, masks in self._deferred_write_failures:
+            by_phase[phase].append(masks)
         self._deferred_write_failures, self._deferred_words = [], 0
         for phase, arrays in by_phase.items():
-            xp = arrays[0][0]
-            masks = xp.concatenate([m for _, m in arrays])
+            masks = xp.concatenate(arrays)
             # count per bit position where the masks are, and bring back one small array
             per_bit = xp.stack([((masks >> bit) & 1).sum() for bit in range(8 * masks.dtype.itemsize)])
             per_bit = (per_bit.get() if xp is not np else per_bit).tolist()
