@@ -121,15 +121,23 @@ def check_capacity(spec: ExperimentSpec, role_sizes: Mapping[str, int], bits_per
                 )
 
 
+EVAL_CHUNK = 1024  # test samples scored at once: bounds a CNN's im2col buffers on large test sets
+
+
 def _evaluate(trainer: Trainer, values: Mapping[str, Any], x: Any, y: Any, xp: Any) -> tuple[float, float]:
-    """Mean test loss and accuracy of replica 0 (evaluation uses stored values and costs no accesses)."""
+    """Mean test loss and accuracy of replica 0 (``values`` as a read of their memory returns them; evaluation
+    costs no accesses)."""
+    losses, correct = [], 0
     with np.errstate(all="ignore"):
-        logits = trainer.logits(values, x)[0]
-        shifted = logits - logits.max(axis=1, keepdims=True)
-        log_probs = shifted - xp.log(xp.exp(shifted).sum(axis=1, keepdims=True))
-        loss = float(-log_probs[xp.arange(len(y)), y].mean())
-        accuracy = float((logits.argmax(axis=1) == y).mean())
-    return loss, accuracy
+        for start in range(0, len(y), EVAL_CHUNK):
+            xs, ys = x[start:start + EVAL_CHUNK], y[start:start + EVAL_CHUNK]
+            logits = trainer.logits(values, xs)[0]
+            shifted = logits - logits.max(axis=1, keepdims=True)
+            log_probs = shifted - xp.log(xp.exp(shifted).sum(axis=1, keepdims=True))
+            losses.append((float(-log_probs[xp.arange(len(ys)), ys].mean()), len(ys)))
+            correct += int((logits.argmax(axis=1) == ys).sum())
+    loss = losses[0][0] if len(losses) == 1 else sum(mean * n for mean, n in losses) / len(y)
+    return loss, correct / len(y)
 
 
 def _stored_fields(memory: Memory) -> dict[str, int]:
@@ -171,8 +179,9 @@ EpochCallback = Callable[[EpochRecord, int], None]  # (record, total epochs)
 
 def _prepare(spec: ExperimentSpec, data: Data | None, xp: Any) -> tuple[Data, Any, int, dict[str, int], dict[str, Memory]]:
     """The checks that need the data: load it, size every tensor role and check each memory's capacity."""
-    data = data or spec.dataset.load()
-    trainer = spec.trainer_cls(spec.trainer_params, data.n_features, data.n_classes, xp)
+    data = data or spec.dataset.load_checked()
+    trainer = spec.trainer_cls(spec.trainer_params, data.n_features, data.n_classes, xp,
+                               input_shape=data.sample_shape)
     batch_size = min(spec.trainer_params.batch_size, len(data.x_train))
     role_sizes = trainer.role_sizes(batch_size)
     memories = {name: Memory(name, tech, spec.seed) for name, tech in spec.memories.items()}
@@ -286,6 +295,9 @@ def run_experiment(
             "trainer_params": _resolved(spec.trainer_params, spec.config["trainer"]),
             "n_features": data.n_features,
             "n_classes": data.n_classes,
+            "input_shape": list(data.sample_shape),
+            # what new data in [0, 1] needs before scoring, as training had it
+            "input_normalization": data.normalization.to_json() if data.normalization else None,
         },
         plugins=_plugin_versions(spec, registry or get_registry()),
         memory_cards={name: tech.describe() for name, tech in spec.memories.items()},

@@ -110,7 +110,7 @@ def validate_job_config(cfg: DictConfig, data_cache: dict[str, Any] | None = Non
 
 def run_job(cfg: DictConfig, *, multirun: bool, output_dir: Path | None = None, job_num: int = 0) -> float | None:
     """Validate, run, record and report one composed config. Returns the final test accuracy."""
-    from memtech.experiment import build_spec, run_experiment
+    from memtech.experiment import build_spec, preflight, run_experiment
 
     run: tracking.MlflowRun | None = None
     overrides = _job_overrides()
@@ -121,8 +121,10 @@ def run_job(cfg: DictConfig, *, multirun: bool, output_dir: Path | None = None, 
             print(str(failure), file=sys.stderr)
         uri = tracking.resolve_uri(track.uri) if track.backend == "mlflow" else None
         spec_error: MemtechError | None = None
+        data = None
         try:
             spec = build_spec(config, registry)
+            data = preflight(spec)  # the data read and checked, capacities too, before any run is recorded
         except MemtechError as exc:
             spec_error = exc
         if spec_error is not None and not multirun:
@@ -153,7 +155,7 @@ def run_job(cfg: DictConfig, *, multirun: bool, output_dir: Path | None = None, 
 
         limits = _thread_limits(multirun)
         try:
-            result = run_experiment(spec, registry=registry, on_epoch=on_epoch)
+            result = run_experiment(spec, registry=registry, on_epoch=on_epoch, data=data)
         finally:
             progress.close()
             if limits is not None:

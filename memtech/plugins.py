@@ -30,7 +30,9 @@ BUILTIN_PLUGINS = (
     "memtech_plugins.dram",
     "memtech_plugins.reram",
     "memtech_plugins.mlp",
+    "memtech_plugins.cnn",
     "memtech_plugins.datasets",
+    "memtech_plugins.image_datasets",
 )
 KINDS = ("memory", "trainer", "dataset")
 _HOOK_FOR_KIND = {

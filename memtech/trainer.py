@@ -8,7 +8,7 @@ replica axis ``K`` so a sweep can later train many networks in one batched job (
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Mapping
+from typing import Any, ClassVar, Mapping, Sequence
 
 import numpy as np
 
@@ -22,12 +22,15 @@ class Trainer:
     Params: ClassVar[type] = object
     version: ClassVar[str | None] = None
 
-    def __init__(self, params: Any, n_features: int, n_classes: int, xp: Any, replicas: int = 1):
+    def __init__(self, params: Any, n_features: int, n_classes: int, xp: Any, replicas: int = 1,
+                 input_shape: Sequence[int] | None = None):
         self.params = params
         self.n_features = n_features
         self.n_classes = n_classes
         self.xp = xp
         self.replicas = replicas
+        # the per-sample shape the data set gives, (C, H, W) for images; samples arrive flattened
+        self.input_shape = tuple(input_shape) if input_shape is not None else (n_features,)
 
     @classmethod
     def build_params(cls, config: Mapping[str, Any], key: str) -> Any:
@@ -37,16 +40,18 @@ class Trainer:
         """Number of stored values per tensor role (weights, biases, activations, optimizer)."""
         raise NotImplementedError
 
-    def initial_values(self, rng: np.random.Generator) -> dict[str, np.ndarray]:
-        """Initial flat float32 values of the stored roles (not activations)."""
+    def initial_values(self, rng: np.random.Generator | Sequence[np.random.Generator]) -> dict[str, np.ndarray]:
+        """Initial flat float32 values of the stored roles (not activations); ``rng`` is one generator, or one
+        per replica so that each replica starts as it would alone."""
         raise NotImplementedError
 
     def train_step(self, store: Any, x: Any, y: Any) -> Any:
-        """One SGD step through ``store``; returns the mean loss per replica (shape (K,))."""
+        """One optimizer step through ``store``; returns the mean loss per replica (shape (K,))."""
         raise NotImplementedError
 
     def logits(self, values: Mapping[str, Any], x: Any) -> Any:
-        """Scores (K, batch, classes) from stored values (no memory access: used for evaluation)."""
+        """Scores (K, batch, classes) from parameter values (no memory access: evaluation passes the values as a
+        read of their memory returns them); ``x`` is (batch, features), flat."""
         raise NotImplementedError
 
     def macs_per_step(self, batch_size: int) -> int:

@@ -1,4 +1,7 @@
-"""Datasets: the 8x8 digits scikit-learn ships (offline), synthetic data of any size, and .npz files."""
+"""Datasets: the 8x8 digits scikit-learn ships (offline), synthetic data of any size, and .npz files.
+
+The standard image sets (MNIST, Fashion-MNIST, CIFAR-10) are in ``image_datasets.py``.
+"""
 
 from __future__ import annotations
 
@@ -10,23 +13,34 @@ import numpy as np
 
 import memtech
 from memtech import ConfigError, Data, Dataset, knob
+from memtech.dataset import normalize_per_channel
 
 
-def _split(x: np.ndarray, y: np.ndarray, test_fraction: float, seed: int, n_classes: int) -> Data:
+def _split(x: np.ndarray, y: np.ndarray, test_fraction: float, seed: int, n_classes: int,
+           input_shape: tuple[int, ...] | None = None) -> Data:
     order = np.random.default_rng(seed).permutation(len(x))
     n_test = int(round(len(x) * test_fraction))
     test, train = order[:n_test], order[n_test:]
-    return Data(x[train].astype(np.float32), y[train].astype(np.int64), x[test].astype(np.float32), y[test].astype(np.int64), n_classes)
+    return Data(x[train].astype(np.float32), _labels(y[train]), x[test].astype(np.float32), _labels(y[test]),
+                n_classes, input_shape)
+
+
+def _labels(y: np.ndarray) -> np.ndarray:
+    """int64 labels; other dtypes are left for :func:`memtech.dataset.check_data` to refuse by name."""
+    return y.astype(np.int64) if np.issubdtype(y.dtype, np.integer) else y
 
 
 @dataclass(frozen=True)
 class DigitsParams:
     test_fraction: float = knob(0.25, min=0.0, max=0.9, min_exclusive=True)
     split_seed: int = knob(0, min=0, help="fixed train/test split, independent of the run's seed")
+    normalize: bool = knob(False, help="shift and scale the pixels to mean 0, deviation 1 (off: [0, 1], as "
+                                       "every digits result recorded so far)")
 
 
 class Digits(Dataset):
-    """1797 handwritten digits, 8x8 pixels scaled to [0, 1], ten classes (scikit-learn's copy of UCI)."""
+    """1797 handwritten digits, 8x8 pixels scaled to [0, 1], ten classes (scikit-learn's copy of UCI); a CNN
+    sees them as 1 x 8 x 8 images."""
 
     name = "digits"
     Params = DigitsParams
@@ -36,7 +50,8 @@ class Digits(Dataset):
 
         bunch = load_digits()
         x = bunch.data / 16.0
-        return _split(x, bunch.target, self.params.test_fraction, self.params.split_seed, 10)
+        data = _split(x, bunch.target, self.params.test_fraction, self.params.split_seed, 10, (1, 8, 8))
+        return normalize_per_channel(data) if self.params.normalize else data
 
 
 @dataclass(frozen=True)
@@ -69,13 +84,44 @@ class NpzParams:
     path: str = knob("", help="an .npz file with x_train, y_train, x_test, y_test (or x, y to be split)")
     test_fraction: float = knob(0.25, min=0.0, max=0.9, min_exclusive=True)
     split_seed: int = knob(0, min=0)
+    scale: float | None = knob(None, min=0.0, min_exclusive=True,
+                               help="divide x by this (255 for 8-bit pixels stored as floats); unset: uint8 "
+                                    "arrays are divided by 255 and whole-number floats above 1 are refused")
+    normalize: bool = knob(False, help="shift and scale each channel to mean 0, deviation 1 over the training set")
+
+
+def _sample_shape(x: np.ndarray) -> tuple[int, ...] | None:
+    """(C, H, W) for image arrays (n, C, H, W) or (n, H, W); None for flat (n, features)."""
+    if x.ndim == 4:
+        return tuple(int(d) for d in x.shape[1:])
+    if x.ndim == 3:
+        return (1, int(x.shape[1]), int(x.shape[2]))
+    return None
 
 
 class Npz(Dataset):
-    """Your own data in a NumPy .npz file (loaded without pickle)."""
+    """Your own data in a NumPy .npz file (loaded without pickle); image arrays keep their (C, H, W) shape."""
 
     name = "npz"
     Params = NpzParams
+
+    def _scaled(self, name: str, x: np.ndarray) -> np.ndarray:
+        p = self.params
+        if p.scale is not None:
+            return x.astype(np.float32) / np.float32(p.scale)
+        if x.dtype == np.uint8:
+            return x.astype(np.float32) / np.float32(255)
+        if np.issubdtype(x.dtype, np.floating) and x.size and np.isfinite(x).all():
+            top = float(x.max())
+            # whole numbers from 0 to 255 in image-sized samples: 8-bit pixels saved as floats
+            image_sized = x.ndim >= 3 or (x.ndim == 2 and x.shape[1] >= 64)
+            if (image_sized and top > 1.0 and float(x.min()) >= 0.0 and top <= 255.0
+                    and bool((x == np.round(x)).all())):
+                raise ConfigError("dataset.scale", None,
+                                  f"set for {p.path}: its {name} holds whole numbers from 0 to {top:g} stored as "
+                                  "floats, which look like 0-255 pixels and train at chance unscaled (scale=255 "
+                                  "divides them by 255; scale=1 keeps them as they are)")
+        return x
 
     def load(self) -> Data:
         path = Path(self.params.path).expanduser()
@@ -84,21 +130,35 @@ class Npz(Dataset):
         try:
             with np.load(path, allow_pickle=False) as f:
                 arrays = dict(f)
-        except (ValueError, OSError, zipfile.BadZipFile) as exc:
+        except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
             raise ConfigError("dataset.path", self.params.path,
                               f"a NumPy .npz file without pickled objects (np.savez); reading it said: {exc}") from None
         if {"x_train", "y_train", "x_test", "y_test"} <= set(arrays):
-            y_all = np.concatenate([arrays["y_train"], arrays["y_test"]])
-            n_classes = int(y_all.max()) + 1
-            return Data(
-                arrays["x_train"].reshape(len(arrays["x_train"]), -1).astype(np.float32), arrays["y_train"].astype(np.int64),
-                arrays["x_test"].reshape(len(arrays["x_test"]), -1).astype(np.float32), arrays["y_test"].astype(np.int64),
-                n_classes,
+            x_train, x_test = arrays["x_train"], arrays["x_test"]
+            shape = _sample_shape(x_train)
+            y_train, y_test = _labels(arrays["y_train"]), _labels(arrays["y_test"])
+            data = Data(
+                self._scaled("x_train", x_train).reshape(len(x_train), -1).astype(np.float32), y_train,
+                self._scaled("x_test", x_test).reshape(len(x_test), -1).astype(np.float32), y_test,
+                _n_classes(np.concatenate([y_train.ravel(), y_test.ravel()])), shape,
             )
-        if {"x", "y"} <= set(arrays):
-            x = arrays["x"].reshape(len(arrays["x"]), -1)
-            return _split(x, arrays["y"], self.params.test_fraction, self.params.split_seed, int(arrays["y"].max()) + 1)
-        raise ConfigError("dataset.path", self.params.path, "an .npz with arrays x_train, y_train, x_test, y_test (or x, y)")
+        elif {"x", "y"} <= set(arrays):
+            x = arrays["x"]
+            shape = _sample_shape(x)
+            x = self._scaled("x", x).reshape(len(x), -1)
+            data = _split(x, arrays["y"], self.params.test_fraction, self.params.split_seed,
+                          _n_classes(arrays["y"].ravel()), shape)
+        else:
+            raise ConfigError("dataset.path", self.params.path,
+                              f"an .npz with arrays x_train, y_train, x_test, y_test (or x, y), got {sorted(arrays)}")
+        return normalize_per_channel(data) if self.params.normalize else data
+
+
+def _n_classes(labels: np.ndarray) -> int:
+    """Classes 0..max; non-integer labels are left for the data check to refuse."""
+    if labels.size == 0 or not np.issubdtype(labels.dtype, np.integer):
+        return 2
+    return max(int(labels.max()) + 1, 2)
 
 
 @memtech.hookimpl

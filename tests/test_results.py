@@ -51,8 +51,10 @@ def test_save_writes_json_and_an_npz_without_pickle(hybrid_run, tmp_path):
             assert b"'descr': '|O'" not in header  # no object arrays, i.e. nothing pickled
     values, model = load_model_file(out / "model.npz")  # loads with allow_pickle=False
     np.testing.assert_array_equal(values["weights"], hybrid_run.values["weights"])
-    assert model == {"trainer": "mlp", "n_features": 64, "n_classes": 10, "trainer_params": {
-        "hidden": [64], "epochs": 4, "batch_size": 32, "learning_rate": 0.1, "momentum": 0.0, "init_scale": 1.0}}
+    assert model == {"trainer": "mlp", "n_features": 64, "n_classes": 10, "input_shape": [1, 8, 8],
+                     "input_normalization": None, "trainer_params": {
+        "hidden": [64], "epochs": 4, "batch_size": 32, "learning_rate": 0.1, "optimizer": "sgd", "momentum": 0.0,
+        "adam_beta1": 0.9, "adam_beta2": 0.999, "adam_epsilon": 1e-8, "init_scale": 1.0}}
 
 
 def test_stored_model_reproduces_the_runs_test_accuracy(hybrid_run, tmp_path, registry):

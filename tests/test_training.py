@@ -89,30 +89,21 @@ def _store(registry, trainer, batch):
 
 
 def test_two_replicas_do_the_same_maths_as_one_each(registry):
-    """The trainer's leading replica axis: K = 2 in one array equals two K = 1 runs, step by step."""
+    """The trainer's leading replica axis: K = 2 in one array equals two K = 1 runs, step by step, bit for bit."""
     mlp_cls = registry.trainer("mlp")
     params = mlp_cls.build_params({"hidden": [16, 8], "momentum": 0.5}, "trainer")
     n_features, n_classes, batch = 12, 5, 7
     singles = [mlp_cls(params, n_features, n_classes, np) for _ in range(2)]
     pair = mlp_cls(params, n_features, n_classes, np, replicas=2)
     init = [s.initial_values(np.random.default_rng(seed)) for seed, s in enumerate(singles)]
-
-    def interleave(role: str, slices_name: str) -> np.ndarray:
-        # K = 2 layout: each layer's block holds replica 0 then replica 1
-        parts = []
-        for layer in range(len(singles[0].shapes)):
-            for replica in range(2):
-                lo, hi = getattr(singles[replica], slices_name)[layer]
-                parts.append(init[replica][role][lo:hi])
-        return np.concatenate(parts)
-
-    pair_init = {"weights": interleave("weights", "weight_slices"), "biases": interleave("biases", "bias_slices")}
-    pair_init["optimizer"] = np.zeros(pair.role_sizes(batch)["optimizer"], np.float32)
+    # one generator per replica: each replica starts where it would alone
+    pair_init = pair.initial_values([np.random.default_rng(seed) for seed in range(2)])
+    roles = ("weights", "biases", "activations", "optimizer")
     stores = [_store(registry, s, batch) for s in singles]
     for store, values in zip(stores, init):
-        store.enter_phase("sram", {r: "sram" for r in ("weights", "biases", "activations", "optimizer")}, values)
+        store.enter_phase("sram", {r: "sram" for r in roles}, values)
     pair_store = _store(registry, pair, batch)
-    pair_store.enter_phase("sram", {r: "sram" for r in ("weights", "biases", "activations", "optimizer")}, pair_init)
+    pair_store.enter_phase("sram", {r: "sram" for r in roles}, pair_init)
 
     rng = np.random.default_rng(7)
     for _ in range(5):
@@ -120,13 +111,13 @@ def test_two_replicas_do_the_same_maths_as_one_each(registry):
         y = rng.integers(0, n_classes, batch)
         losses = [s.train_step(store, x, y)[0] for s, store in zip(singles, stores)]
         pair_losses = pair.train_step(pair_store, x, y)
-        np.testing.assert_allclose(pair_losses, losses, rtol=1e-6)
+        np.testing.assert_array_equal(pair_losses, losses)
 
     x = rng.standard_normal((batch, n_features)).astype(np.float32)
     pair_logits = pair.logits({r: pair_store.peek(r) for r in ("weights", "biases")}, x)
     for replica, (single, store) in enumerate(zip(singles, stores)):
         single_logits = single.logits({r: store.peek(r) for r in ("weights", "biases")}, x)[0]
-        np.testing.assert_allclose(pair_logits[replica], single_logits, rtol=1e-5, atol=1e-6)
+        np.testing.assert_array_equal(pair_logits[replica], single_logits)
     assert pair.macs_per_step(batch) == 2 * singles[0].macs_per_step(batch)
     assert pair.role_sizes(batch)["weights"] == 2 * singles[0].role_sizes(batch)["weights"]
 
