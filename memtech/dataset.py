@@ -40,8 +40,9 @@ class Data:
     """A dataset in memory: float32 features of shape (n, features), int64 labels, and the class count.
 
     ``input_shape`` is the shape of one sample before flattening, (C, H, W) for images (a CNN trainer sees
-    it; an MLP sees the flat vector); ``normalization`` is what was applied to the pixels after scaling them
-    to [0, 1], so that a stored model can score new [0, 1] data the same way.
+    it; an MLP sees the flat vector). ``normalization``, where set, is applied to every sample before the
+    network sees it (:meth:`network_inputs`), in training and in a stored model's ``predict`` alike, so new
+    data is given as the data set's files give it (pixels scaled to [0, 1]).
     """
 
     x_train: np.ndarray  # float32 (n, features)
@@ -60,18 +61,24 @@ class Data:
     def sample_shape(self) -> tuple[int, ...]:
         return tuple(self.input_shape) if self.input_shape is not None else (self.n_features,)
 
+    def network_inputs(self) -> tuple[np.ndarray, np.ndarray]:
+        """(x_train, x_test) as the network sees them: with :attr:`normalization` applied."""
+        if self.normalization is None:
+            return self.x_train, self.x_test
+        shape = self.sample_shape
+        return self.normalization.apply(self.x_train, shape), self.normalization.apply(self.x_test, shape)
+
 
 def normalize_per_channel(data: Data) -> Data:
-    """Shift and scale each channel to mean 0 and standard deviation 1 over the training set."""
+    """``data`` with a normalization to mean 0 and standard deviation 1 per channel over its training set
+    (applied by :meth:`Data.network_inputs`; the arrays themselves stay as loaded)."""
     shape = data.sample_shape
     channels = shape[0] if len(shape) == 3 else 1
-    train = data.x_train.reshape(len(data.x_train), channels, -1).astype(np.float64)
-    mean = train.mean(axis=(0, 2))
-    std = train.std(axis=(0, 2))
+    train = data.x_train.reshape(len(data.x_train), channels, -1)
+    mean = train.mean(axis=(0, 2), dtype=np.float64)
+    std = np.sqrt(((train - mean[None, :, None].astype(np.float32)) ** 2).mean(axis=(0, 2), dtype=np.float64))
     std = np.where(std > 0, std, 1.0)  # a constant channel is only shifted
-    norm = Normalization(tuple(float(m) for m in mean), tuple(float(s) for s in std))
-    return replace(data, x_train=norm.apply(data.x_train, shape), x_test=norm.apply(data.x_test, shape),
-                   normalization=norm)
+    return replace(data, normalization=Normalization(tuple(float(m) for m in mean), tuple(float(v) for v in std)))
 
 
 def subset(x: np.ndarray, y: np.ndarray, size: int, seed: int) -> tuple[np.ndarray, np.ndarray]:

@@ -212,8 +212,9 @@ def run_experiment(
     store = TensorStore(role_sizes, memories, xp, clock)
     init_rng = np.random.default_rng([spec.seed, 1])
     shuffle_rng = np.random.default_rng([spec.seed, 2])
-    x_train, y_train = xp.asarray(data.x_train), xp.asarray(data.y_train)
-    x_test, y_test = xp.asarray(data.x_test), xp.asarray(data.y_test)
+    inputs_train, inputs_test = data.network_inputs()
+    x_train, y_train = xp.asarray(inputs_train), xp.asarray(data.y_train)
+    x_test, y_test = xp.asarray(inputs_test), xp.asarray(data.y_test)
     n_train = len(data.x_train)
     batches_per_epoch = math.ceil(n_train / batch_size)
     epochs = spec.trainer_params.epochs

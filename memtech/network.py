@@ -17,7 +17,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from memtech.errors import ConfigError
-from memtech.layers import Layer, Shape
+from memtech.layers import Conv2d, Layer, Shape
 from memtech.optim import TrainingParams, initial_state, make_optimizer
 from memtech.trainer import Trainer
 
@@ -93,7 +93,12 @@ class Network:
         """Logits (K, N, classes) of input (K, N, *in_shape); ``stash.write`` receives what backward needs."""
         h = x
         for i, (layer, (w, b)) in enumerate(zip(self.layers, params)):
-            h, saved = layer.forward(xp, h, w, b)
+            if i == 0 and stash is not None and isinstance(layer, Conv2d):
+                # the data batch is in no memory: its im2col is kept for the backward pass, not rebuilt
+                stash.keep("input columns", layer._columns(xp, h))
+                h, saved = layer.forward_columns(xp, stash.kept("input columns"), w, b), None
+            else:
+                h, saved = layer.forward(xp, h, w, b)
             if stash is not None:
                 if i + 1 in self.stored_tensors:
                     stash.write(("tensor", i + 1), h)
@@ -118,7 +123,12 @@ class Network:
             layer_y = tensor(i + 1) if layer.needs_output else None
             saved = stash.read(("saved", i)) if layer.saved_size else None
             w, _ = params[i]
-            grad, grads_w[i], grads_b[i] = layer.backward(xp, grad, layer_x, layer_y, w, saved, need_input_grad=i > 0)
+            if i == 0 and isinstance(layer, Conv2d):
+                grad, grads_w[i], grads_b[i] = layer.backward(xp, grad, layer_x, layer_y, w, saved, False,
+                                                              columns=stash.kept("input columns"))
+            else:
+                grad, grads_w[i], grads_b[i] = layer.backward(xp, grad, layer_x, layer_y, w, saved,
+                                                              need_input_grad=i > 0)
         return grads_w, grads_b
 
 
@@ -143,6 +153,14 @@ class StoreStash:
         self.store = store
         self.offset = 0
         self.slots: dict[Any, _Slot] = {}
+        self.local: dict[str, Any] = {}
+
+    def keep(self, name: str, value: Any) -> None:
+        """Hold a value derived from the data batch alone (no memory holds it) until the backward pass."""
+        self.local[name] = value
+
+    def kept(self, name: str) -> Any:
+        return self.local[name]
 
     def write(self, name: Any, tensor: Any) -> None:
         self.store.write("activations", tensor, self.offset)
@@ -159,6 +177,12 @@ class MemoryStash:
 
     def __init__(self) -> None:
         self.tensors: dict[Any, Any] = {}
+
+    def keep(self, name: str, value: Any) -> None:
+        self.tensors[name] = value
+
+    def kept(self, name: str) -> Any:
+        return self.tensors[name]
 
     def write(self, name: Any, tensor: Any) -> None:
         self.tensors[name] = tensor

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from memtech.dataset import Normalization
 from memtech.errors import ConfigError
 from memtech.plugins import Registry, get_registry
 from memtech.results import load_model_file
@@ -57,9 +58,13 @@ class StoredModel:
         registry = registry or get_registry()
         cls = registry.trainer(model["trainer"], key="model.trainer")
         params = cls.build_params(model["trainer_params"], "model.trainer_params")
-        self.trainer = cls(params, model["n_features"], model["n_classes"], np)
+        input_shape = model.get("input_shape")  # absent in models stored before image data sets existed
+        self.trainer = cls(params, model["n_features"], model["n_classes"], np, input_shape=input_shape)
         self.values = values
         self.n_features = model["n_features"]
+        self.input_shape = tuple(input_shape) if input_shape else (self.n_features,)
+        norm = model.get("input_normalization")
+        self.normalization = Normalization(tuple(norm["mean"]), tuple(norm["std"])) if norm else None
 
     @classmethod
     def load(cls, path: str | Path, registry: Registry | None = None) -> "StoredModel":
@@ -76,7 +81,10 @@ class StoredModel:
         x = np.asarray(x, dtype=np.float32).reshape(len(x), -1)
         if x.shape[1] != self.n_features:
             raise ShapeError("x", x.shape, f"rows of {self.n_features} features")
-        return self.trainer.logits(self.values, x)[0].argmax(axis=1)
+        if self.normalization is not None:  # new data arrives as the data set's files give it, scaled to [0, 1]
+            x = self.normalization.apply(x, self.input_shape)
+        return np.concatenate([self.trainer.logits(self.values, x[i:i + 1024])[0].argmax(axis=1)
+                               for i in range(0, len(x), 1024)]) if len(x) else np.zeros(0, dtype=np.int64)
 
     def accuracy(self, x: np.ndarray, y: np.ndarray) -> float:
         return float((self.predict(x) == np.asarray(y)).mean())

@@ -700,33 +700,51 @@ class Arena:
                 faults.xor_words(xp, words, sense_words[data != 0], data[data != 0])
                 damage_words, damage_masks = faults.merge_masks(damage_words, damage_masks, sense_words, sense_masks)
             if self.code.check_bits and len(damage_words):
-                outcome, correction = self.code.decode(damage_masks)
-                fix = (outcome == CORRECTED) & (correction != 0)
-                faults.xor_words(xp, words, damage_words[fix], correction[fix])
-                zero = outcome == ZEROED
-                if zero.any():
-                    words[xp.asarray(damage_words[zero])] = 0
-                counters.errors_corrected += int((outcome == CORRECTED).sum())
-                counters.errors_detected += int(zero.sum())
-                counters.values_zeroed += int(zero.sum())
+                self._correct(words, damage_words, damage_masks, counters)
         values = self.format.decode(xp, words, self._scale(start, stop))
         if self._sanity:
             values = self._sanity_check(values, counters)
         return values
 
-    def _sanity_check(self, values: Any, counters: AccessCounters) -> Any:
+    def _correct(self, words: Any, damage_words: np.ndarray, damage_masks: np.ndarray,
+                 counters: AccessCounters | None) -> None:
+        """Apply the code's decoding to ``words`` (a copy) in place: correct what it corrects, zero what it only
+        detects; ``damage_words`` are indices into ``words``. Counted unless ``counters`` is None."""
+        outcome, correction = self.code.decode(damage_masks)
+        fix = (outcome == CORRECTED) & (correction != 0)
+        faults.xor_words(self.xp, words, damage_words[fix], correction[fix])
+        zero = outcome == ZEROED
+        if zero.any():
+            words[self.xp.asarray(damage_words[zero])] = 0
+        if counters is not None:
+            counters.errors_corrected += int((outcome == CORRECTED).sum())
+            counters.errors_detected += int(zero.sum())
+            counters.values_zeroed += int(zero.sum())
+
+    def _sanity_check(self, values: Any, counters: AccessCounters | None) -> Any:
         xp = self.xp
         bad = ~(xp.abs(values) <= self._sanity_bound)  # NaN compares false: caught with the infinities
         n_bad = int(bad.sum())
         if n_bad:
             values = xp.where(bad, xp.float32(0), values)
-            counters.errors_detected += n_bad
-            counters.values_zeroed += n_bad
+            if counters is not None:
+                counters.errors_detected += n_bad
+                counters.values_zeroed += n_bad
         return values
 
     def peek(self) -> Any:
-        """The stored values decoded without any access (for measurement, not counted)."""
-        return self.format.decode(self.xp, self.words, self._scale(0, self.n_values)).copy()
+        """The values as a read of this memory returns them (parity, SECDED and sanity decoding applied) without
+        an access: nothing is counted, no time passes, no random event is drawn (a read's sensing errors are
+        per read, so they are not part of what the memory holds). Evaluation, the stored model and
+        ``memtech predict`` use these values."""
+        words = self.words
+        if self.code.check_bits and len(self.damage_words):
+            words = words.copy()
+            self._correct(words, self.damage_words, self.damage_masks, None)
+        values = self.format.decode(self.xp, words, self._scale(0, self.n_values)).copy()
+        if self._sanity:
+            values = self._sanity_check(values, None)
+        return values
 
 
 class TensorStore:

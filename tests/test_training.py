@@ -14,8 +14,8 @@ from memtech.storage import Memory, SimClock, TensorStore
 # random stream (measured: diverged at seeds 0-3, by iteration 172).
 BREAKING_MRAM = {"ber": 1e-5, "write_error_mode": "any"}
 # At 1e-3 with the sanity check (non-finite or huge reads are zeroed) training never diverges but learns
-# nothing while the weights sit in MRAM (measured: accuracy 0.07-0.17 all-MRAM; 0.90-0.94 with 40 % SRAM
-# at the end, seeds 0-3).
+# badly while the weights sit in MRAM (measured, evaluated on the weights as a read returns them: accuracy
+# 0.17-0.64 all-MRAM; 0.90-0.94 with 40 % SRAM at the end, seeds 0-3).
 DAMAGING_MRAM = {"ber": 1e-3, "write_error_mode": "any", "protection": "sanity"}
 
 
@@ -31,7 +31,7 @@ def test_all_mram_at_breaking_ber_records_divergence_without_crashing(registry, 
 def test_all_mram_at_damaging_ber_is_far_less_accurate(registry, quiet_overflow):
     result = run_experiment(digits_config("all_mram", mram=DAMAGING_MRAM), registry=registry)
     assert not result.diverged and result.iterations == 20 * 43
-    assert result.final_test_accuracy < 0.4  # all-SRAM reaches >= 0.95
+    assert result.final_test_accuracy < 0.75  # all-SRAM reaches >= 0.95; measured 0.17-0.64, seeds 0-3
     metrics = result.metrics()
     assert metrics["mram.mram.values_zeroed"] > 0 and metrics["mram.mram.flips"] > 1000
 
@@ -42,11 +42,11 @@ def test_mram_then_sram_recovers_what_all_mram_loses(registry, quiet_overflow):
     all_mram = run_experiment(digits_config("all_mram", mram=DAMAGING_MRAM), registry=registry)
     assert not hybrid.diverged
     assert hybrid.final_test_accuracy >= 0.85
-    assert hybrid.final_test_accuracy > all_mram.final_test_accuracy + 0.5
+    assert hybrid.final_test_accuracy > all_mram.final_test_accuracy + 0.25  # measured +0.30 to +0.76, seeds 0-3
     assert [r.phase for r in hybrid.epochs][11:13] == ["mram", "sram"]
     # the MRAM phase was as damaged as the all-MRAM run: the recovery is the SRAM phase's doing
     mram_epochs = [r.test_accuracy for r in hybrid.epochs if r.phase == "mram"]
-    assert max(mram_epochs) < 0.75 and np.mean(mram_epochs) < 0.4  # measured: mean 0.15-0.26, seeds 0-3
+    assert max(mram_epochs) < 0.85 and np.mean(mram_epochs) < 0.75  # measured: max 0.69-0.78, mean 0.56-0.66, seeds 0-3
     assert hybrid.metrics()["mram.mram.flips"] > 1000 and hybrid.metrics()["flips"] == hybrid.metrics()["mram.mram.flips"]
 
 
