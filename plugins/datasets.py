@@ -138,20 +138,25 @@ class Npz(Dataset):
             shape = _sample_shape(x_train)
             y_train, y_test = _labels(arrays["y_train"]), _labels(arrays["y_test"])
             data = Data(
-                self._scaled("x_train", x_train).reshape(len(x_train), -1).astype(np.float32), y_train,
-                self._scaled("x_test", x_test).reshape(len(x_test), -1).astype(np.float32), y_test,
+                _flat(self._scaled("x_train", x_train)), y_train,
+                _flat(self._scaled("x_test", x_test)), y_test,
                 _n_classes(np.concatenate([y_train.ravel(), y_test.ravel()])), shape,
             )
         elif {"x", "y"} <= set(arrays):
             x = arrays["x"]
             shape = _sample_shape(x)
-            x = self._scaled("x", x).reshape(len(x), -1)
+            x = _flat(self._scaled("x", x))
             data = _split(x, arrays["y"], self.params.test_fraction, self.params.split_seed,
                           _n_classes(arrays["y"].ravel()), shape)
         else:
             raise ConfigError("dataset.path", self.params.path,
                               f"an .npz with arrays x_train, y_train, x_test, y_test (or x, y), got {sorted(arrays)}")
         return normalize_per_channel(data) if self.params.normalize else data
+
+
+def _flat(x: np.ndarray) -> np.ndarray:
+    """(n, features) float32; an empty array keeps its feature count (left for the data check to refuse)."""
+    return x.reshape(len(x), int(np.prod(x.shape[1:]))).astype(np.float32)
 
 
 def _n_classes(labels: np.ndarray) -> int:

@@ -93,7 +93,7 @@ class ImageSet(Dataset):
 
 
 def _pixels(images: np.ndarray) -> np.ndarray:
-    return (images.reshape(len(images), -1).astype(np.float32) / np.float32(255))
+    return images.reshape(len(images), int(np.prod(images.shape[1:]))).astype(np.float32) / np.float32(255)
 
 
 def _idx_names(stem: str) -> tuple[str, ...]:
