@@ -196,14 +196,6 @@ class NetworkTrainer(Trainer):
 
     Params = TrainingParams
 
-    @classmethod
-    def build_params(cls, config: Mapping[str, Any], key: str) -> Any:
-        params = super().build_params(config, key)
-        if params.optimizer == "adam" and params.momentum > 0:
-            raise ConfigError(f"{key}.momentum", params.momentum,
-                              f"0 with {key}.optimizer=adam (Adam's first-moment decay is {key}.adam_beta1)")
-        return params
-
     def build_layers(self) -> tuple[list[Layer], list[str]]:
         """The layers, classifier included, and the config key naming each one in errors."""
         raise NotImplementedError

@@ -29,7 +29,8 @@ class TrainingParams:
         help="0.1 reaches >= 0.95 test accuracy on digits with [64] hidden in 20 epochs (measured, seeds 0-5)")
     optimizer: str = knob("sgd", choices=OPTIMIZERS, help="sgd (with trainer.momentum) or adam")
     momentum: float = knob(0.0, min=0.0, max=0.999,
-                           help="SGD's heavy-ball momentum; 0 disables it (and its optimizer state)")
+                           help="SGD's heavy-ball momentum; 0 disables it (and its optimizer state); Adam ignores "
+                                "it (its first-moment decay is adam_beta1)")
     adam_beta1: float = knob(0.9, min=0.0, max=0.9999, help="Adam's first-moment decay (Kingma & Ba 2015)")
     adam_beta2: float = knob(0.999, min=0.0, max=0.999999, help="Adam's second-moment decay (Kingma & Ba 2015)")
     adam_epsilon: float = knob(1e-8, min=0.0, min_exclusive=True, help="added to Adam's denominator")

@@ -47,6 +47,10 @@ DEFAULT_LAYERS = [
 
 @dataclass(frozen=True)
 class CnnParams(TrainingParams):
+    # defaults for the default layers on the digits: 0.960-0.982 test accuracy in 10 epochs (measured, seeds 0-4)
+    epochs: int = knob(10, min=1)
+    learning_rate: float = knob(0.05, min=0.0, min_exclusive=True)
+    momentum: float = knob(0.9, min=0.0, max=0.999, help="SGD's heavy-ball momentum; 0 disables it; Adam ignores it")
     layers: list = knob(DEFAULT_LAYERS, help="the layers before the classifier, in order (see plugins/cnn.py)")
     input_padding: int = knob(0, min=0, help="zero pixels added around every input image (LeNet-5 on the 8x8 "
                                              "digits: 10, making them 28x28)")
