@@ -59,11 +59,15 @@ class Layer:
 
     def backward(self, xp: Any, grad: Any, x: Any, y: Any, w: Any, saved: Any, need_input_grad: bool
                  ) -> tuple[Any, Any, Any]:
-        """``(grad of input or None, grad of weights, grad of bias)`` from the grad of the output."""
+        """``(grad of input or None, grad of weights, grad of bias)`` from the grad of the output. A layer with
+        parameters writes them into :attr:`grad_out` (weights, bias) where the network has set it: views of
+        one flat gradient buffer, so no concatenation copies them afterwards."""
         raise NotImplementedError
 
+    grad_out: tuple[Any, Any] | None = None
 
-def matmul(xp: Any, a: Any, b: Any) -> Any:
+
+def matmul(xp: Any, a: Any, b: Any, out: Any = None) -> Any:
     """``a @ b`` for stacks (K, m, k) @ (K, k, n), one replica's matrices at a time on NumPy.
 
     NumPy's 3-D matmul on a transposed stack (a gradient's ``x^T @ grad``) measured up to 7x slower than one
@@ -71,11 +75,15 @@ def matmul(xp: Any, a: Any, b: Any) -> Any:
     each replica exactly the result it gets alone. CuPy runs the stack as one batched cuBLAS call.
     """
     if xp is not np:
-        return xp.matmul(a, b)
+        return xp.matmul(a, b, out=out)
     k = max(a.shape[0], b.shape[0])
     if k == 1:
+        if out is not None:
+            np.matmul(a[0], b[0], out=out[0])
+            return out
         return np.matmul(a[0], b[0])[None]
-    out = np.empty((k, a.shape[1], b.shape[2]), dtype=np.result_type(a.dtype, b.dtype))
+    if out is None:
+        out = np.empty((k, a.shape[1], b.shape[2]), dtype=np.result_type(a.dtype, b.dtype))
     for r in range(k):
         np.matmul(a[r if a.shape[0] > 1 else 0], b[r if b.shape[0] > 1 else 0], out=out[r])
     return out
@@ -125,8 +133,9 @@ class Dense(Layer):
         return matmul(xp, x, w) + b, None
 
     def backward(self, xp, grad, x, y, w, saved, need_input_grad):
-        grad_w = matmul(xp, x.transpose(0, 2, 1), grad)
-        grad_b = grad.sum(axis=1, keepdims=True)
+        into_w, into_b = self.grad_out or (None, None)
+        grad_w = matmul(xp, x.transpose(0, 2, 1), grad, out=into_w)
+        grad_b = grad.sum(axis=1, keepdims=True, out=into_b)
         grad_x = matmul(xp, grad, w.transpose(0, 2, 1)) if need_input_grad else None
         return grad_x, grad_w, grad_b
 
@@ -196,8 +205,9 @@ class Conv2d(Layer):
         out_h, out_w, _ = self.out_shape
         grad_rows = grad.reshape(k, n * out_h * out_w, self.channels)
         columns = self._columns(xp, x) if columns is None else columns
-        grad_w = matmul(xp, columns.transpose(0, 2, 1), grad_rows)
-        grad_b = grad_rows.sum(axis=1, keepdims=True)
+        into_w, into_b = self.grad_out or (None, None)
+        grad_w = matmul(xp, columns.transpose(0, 2, 1), grad_rows, out=into_w)
+        grad_b = grad_rows.sum(axis=1, keepdims=True, out=into_b)
         if not need_input_grad:
             return None, grad_w, grad_b
         h, w_in, c = self.in_shape

@@ -106,8 +106,24 @@ class Network:
                     stash.write(("saved", i), saved)
         return h
 
-    def backward(self, xp: Any, params: list[tuple[Any, Any]], x: Any, grad: Any, stash: Any) -> tuple[list, list]:
-        """Gradients of weights and biases per layer (None for layers without) from the grad of the logits."""
+    def backward(self, xp: Any, params: list[tuple[Any, Any]], x: Any, grad: Any, stash: Any,
+                 flat_grads: Any = None) -> tuple[list, list]:
+        """Gradients of weights and biases per layer (None for layers without) from the grad of the logits.
+
+        With ``flat_grads`` (n_weights + n_biases values) the gradients are written into it, laid out as the
+        parameters are (weights, then biases), and the lists hold views of it.
+        """
+        if flat_grads is not None:
+            views = self.parameters(flat_grads[:self.n_weights], flat_grads[self.n_weights:])
+            for layer, (gw, gb) in zip(self.layers, views):
+                layer.grad_out = (gw, gb) if gw is not None else None
+        try:
+            return self._backward(xp, params, x, grad, stash)
+        finally:
+            for layer in self.layers:
+                layer.grad_out = None
+
+    def _backward(self, xp: Any, params: list[tuple[Any, Any]], x: Any, grad: Any, stash: Any) -> tuple[list, list]:
         read: dict[int, Any] = {0: x}
 
         def tensor(index: int) -> Any:
@@ -270,6 +286,15 @@ class NetworkTrainer(Trainer):
         params = self.network.parameters(values["weights"], values["biases"])
         return self.network.forward(self.xp, params, self.prepare_input(x))
 
+    def _scratch(self, name: str, size: int) -> Any:
+        """A float32 buffer reused from step to step: a large network's gradients and updates would otherwise
+        cost a fresh allocation (and its page faults) per step. Stored values are copied into their arena, so
+        nothing keeps a reference to a scratch buffer past the step."""
+        buffers = self.__dict__.setdefault("_buffers", {})
+        if name not in buffers or buffers[name].shape[0] != size:
+            buffers[name] = self.xp.empty(size, dtype=self.xp.float32)
+        return buffers[name]
+
     def train_step(self, store: Any, x: Any, y: Any) -> Any:
         xp, net = self.xp, self.network
         weights, biases = store.read("weights"), store.read("biases")
@@ -278,10 +303,9 @@ class NetworkTrainer(Trainer):
         stash = StoreStash(store)
         logits = net.forward(xp, params, inputs, stash)
         loss, grad = softmax_cross_entropy(xp, logits, y)
-        grads_w, grads_b = net.backward(xp, params, inputs, grad, stash)
-        flat_gw = xp.concatenate([g.reshape(-1) for g in grads_w if g is not None])
-        flat_gb = xp.concatenate([g.reshape(-1) for g in grads_b if g is not None])
-        change = self.optimizer.step(xp, store, xp.concatenate([flat_gw, flat_gb]))
-        store.write("weights", weights - change[:net.n_weights])
-        store.write("biases", biases - change[net.n_weights:])
+        grads = self._scratch("grads", self.n_params)
+        net.backward(xp, params, inputs, grad, stash, flat_grads=grads)
+        change = self.optimizer.step(xp, store, grads, self._scratch)
+        store.write("weights", xp.subtract(weights, change[:net.n_weights], out=self._scratch("weights", net.n_weights)))
+        store.write("biases", xp.subtract(biases, change[net.n_weights:], out=self._scratch("biases", net.n_biases)))
         return loss

@@ -9,7 +9,7 @@ Adam's step count is a scalar the processor keeps in a register, not a stored te
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -47,13 +47,16 @@ class Sgd:
     def state_size(self, n_params: int) -> int:
         return n_params if self.momentum > 0 else 0
 
-    def step(self, xp: Any, store: Any, grads: Any) -> Any:
-        """The parameter change to subtract (flat, like ``grads``)."""
+    def step(self, xp: Any, store: Any, grads: Any, scratch: Callable[[str, int], Any] | None = None) -> Any:
+        """The parameter change to subtract (flat, like ``grads``, which it may overwrite). ``scratch(name,
+        size)`` lends reusable buffers; without it every result is a new array."""
         if self.momentum > 0:
-            velocity = self.momentum * store.read("optimizer") + grads
-            store.write("optimizer", velocity)
+            out = scratch("velocity", grads.shape[0]) if scratch else None
+            velocity = xp.multiply(store.read("optimizer"), self.momentum, out=out)
+            velocity += grads
+            store.write("optimizer", velocity)  # copied into its memory: the buffer may be reused
             grads = velocity
-        return self.learning_rate * grads
+        return xp.multiply(grads, self.learning_rate, out=grads if scratch else None)
 
 
 class Adam:
@@ -66,7 +69,7 @@ class Adam:
     def state_size(self, n_params: int) -> int:
         return 2 * n_params
 
-    def step(self, xp: Any, store: Any, grads: Any) -> Any:
+    def step(self, xp: Any, store: Any, grads: Any, scratch: Callable[[str, int], Any] | None = None) -> Any:
         n = grads.shape[0]
         state = store.read("optimizer")
         first = self.beta1 * state[:n] + (1 - self.beta1) * grads
