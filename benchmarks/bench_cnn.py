@@ -39,7 +39,7 @@ import time  # noqa: E402
 from typing import Any, Callable  # noqa: E402
 
 import numpy as np  # noqa: E402
-from bench_vs_torch import Timing, best_of  # noqa: E402
+from bench_vs_torch import Timing, best_of, time_torch_loop  # noqa: E402
 
 from memtech.network import MemoryStash, softmax_cross_entropy  # noqa: E402
 from memtech.plugins import load_plugins  # noqa: E402
@@ -144,30 +144,8 @@ def time_torch(workload: str, steps: int, repeats: int) -> Timing:
     torch.set_num_threads(THREADS)
     _, _, shape, batch, _ = WORKLOADS[workload]
     xs, ys = batches(shape, batch)
-    xs = torch.from_numpy(xs).reshape(8, batch, *shape)
-    ys = torch.from_numpy(ys)
-
-    def run() -> tuple[float, float]:
-        torch.manual_seed(0)
-        model = torch_model(torch, workload)
-        optimizer = torch.optim.SGD(model.parameters(), lr=LEARNING_RATE, momentum=MOMENTUM)
-        loss_fn = torch.nn.CrossEntropyLoss()
-
-        def step(i: int) -> Any:
-            optimizer.zero_grad(set_to_none=True)
-            loss = loss_fn(model(xs[i % 8]), ys[i % 8])
-            loss.backward()
-            optimizer.step()
-            return loss
-
-        for i in range(5):
-            step(i)
-        start = time.perf_counter()
-        for i in range(steps):
-            loss = step(i)
-        return time.perf_counter() - start, float(loss.detach())
-
-    return best_of(repeats, run, steps)
+    return time_torch_loop(lambda: torch_model(torch, workload), torch.from_numpy(xs).reshape(8, batch, *shape),
+                           torch.from_numpy(ys), steps, repeats, LEARNING_RATE, MOMENTUM)
 
 
 def main(argv: list[str] | None = None) -> int:

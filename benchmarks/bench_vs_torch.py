@@ -107,31 +107,20 @@ def time_memtech(shape: str, case: str, steps: int, repeats: int, device: str, r
     return best_of(repeats, run, steps)
 
 
-def time_torch(shape: str, steps: int, repeats: int, device: str) -> Timing:
+def time_torch_loop(make_model: Callable[[], Any], xs: Any, ys: Any, steps: int, repeats: int,
+                    learning_rate: float, momentum: float = 0.0, sync: Callable[[], None] = lambda: None) -> Timing:
+    """Steps per second of a plain eager PyTorch loop (CrossEntropyLoss, SGD) over the batches ``xs``/``ys``."""
     import torch
 
-    n_features, hidden, n_classes, batch = SHAPES[shape]
-    widths = [n_features, *hidden, n_classes]
-    torch_device = torch.device("cuda" if device == "gpu" else "cpu")
-    xs, ys = batches(n_features, n_classes, batch, 16)
-    xs = torch.from_numpy(xs).to(torch_device)
-    ys = torch.from_numpy(ys).to(torch_device)
-    sync = torch.cuda.synchronize if device == "gpu" else (lambda: None)
-
-    def run() -> float:
+    def run() -> tuple[float, float]:
         torch.manual_seed(0)
-        layers: list[torch.nn.Module] = []
-        for i, (fan_in, fan_out) in enumerate(zip(widths[:-1], widths[1:])):
-            layers.append(torch.nn.Linear(fan_in, fan_out))
-            if i < len(widths) - 2:
-                layers.append(torch.nn.ReLU())
-        model = torch.nn.Sequential(*layers).to(torch_device)
-        optimizer = torch.optim.SGD(model.parameters(), lr=LEARNING_RATE)
+        model = make_model()
+        optimizer = torch.optim.SGD(model.parameters(), lr=learning_rate, momentum=momentum)
         loss_fn = torch.nn.CrossEntropyLoss()
 
         def step(i: int) -> Any:
             optimizer.zero_grad(set_to_none=True)
-            loss = loss_fn(model(xs[i % 16]), ys[i % 16])
+            loss = loss_fn(model(xs[i % len(xs)]), ys[i % len(ys)])
             loss.backward()
             optimizer.step()
             return loss
@@ -147,6 +136,28 @@ def time_torch(shape: str, steps: int, repeats: int, device: str) -> Timing:
         return time.perf_counter() - start, last
 
     return best_of(repeats, run, steps)
+
+
+def time_torch(shape: str, steps: int, repeats: int, device: str) -> Timing:
+    import torch
+
+    n_features, hidden, n_classes, batch = SHAPES[shape]
+    widths = [n_features, *hidden, n_classes]
+    torch_device = torch.device("cuda" if device == "gpu" else "cpu")
+    xs, ys = batches(n_features, n_classes, batch, 16)
+    xs = torch.from_numpy(xs).to(torch_device)
+    ys = torch.from_numpy(ys).to(torch_device)
+
+    def make_model() -> Any:
+        layers: list[torch.nn.Module] = []
+        for i, (fan_in, fan_out) in enumerate(zip(widths[:-1], widths[1:])):
+            layers.append(torch.nn.Linear(fan_in, fan_out))
+            if i < len(widths) - 2:
+                layers.append(torch.nn.ReLU())
+        return torch.nn.Sequential(*layers).to(torch_device)
+
+    sync = torch.cuda.synchronize if device == "gpu" else (lambda: None)
+    return time_torch_loop(make_model, xs, ys, steps, repeats, LEARNING_RATE, sync=sync)
 
 
 def torch_status() -> tuple[bool, bool, str]:

@@ -258,3 +258,24 @@ def test_bad_data_stops_memtech_run_before_any_run_is_recorded(tmp_path, dataset
         client = mlflow.MlflowClient(f"sqlite:///{store}")
         experiments = [e.experiment_id for e in client.search_experiments()]
         assert experiments == [] or client.search_runs(experiments) == []
+
+
+def test_a_cnn_trains_on_idx_files_and_its_stored_model_scores_new_data_as_the_files_give_it(registry, tmp_path):
+    """The stored model applies the training set's normalisation itself: new data comes in [0, 1]."""
+    from memtech import StoredModel, run_experiment
+
+    write_idx_set(tmp_path, n_train=200, n_test=50)
+    config = {
+        "memories": {"sram": {"technology": "sram", "capacity_mb": 4.0}},
+        "schedule": {"name": "all_sram"},
+        "trainer": {"name": "cnn", "epochs": 3, "layers": [
+            {"type": "conv", "channels": 4, "kernel": 3, "stride": 2}, {"type": "relu"},
+            {"type": "maxpool", "size": 2}, {"type": "flatten"}]},
+        "dataset": {"name": "mnist", "path": str(tmp_path)},
+    }
+    result = run_experiment(config, registry=registry)
+    assert result.final_test_accuracy >= 0.9  # each class is a bright bar at its own row
+    assert result.model["input_normalization"]["mean"][0] > 0
+    data = load(registry, "mnist", path=str(tmp_path))
+    model = StoredModel(result.values, result.model, registry)
+    assert model.accuracy(data.x_test, data.y_test) == result.final_test_accuracy
