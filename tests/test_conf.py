@@ -6,6 +6,7 @@ import dataclasses
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 from hydra import compose, initialize_config_module
 from hydra.errors import ConfigCompositionException
@@ -76,6 +77,30 @@ def test_memory_yaml_lists_every_knob_with_the_plugin_default(technology):
     for line in text.splitlines():
         if line and not line.startswith("#") and not line.startswith("technology"):
             assert "#" in line, f"{technology}.yaml: {line!r} has no source/explanation comment"
+
+
+@pytest.mark.parametrize("trainer", ["mlp", "cnn"])
+def test_trainer_yaml_lists_every_knob_with_the_plugin_default(trainer):
+    cls = get_registry().trainer(trainer)
+    yaml_values = OmegaConf.to_container(OmegaConf.load(CONF / "trainer" / f"{trainer}.yaml"))
+    assert yaml_values.pop("name") == trainer
+    defaults = cls.Params()
+    assert set(yaml_values) == {f.name for f in dataclasses.fields(cls.Params)}
+    for name, value in yaml_values.items():
+        assert value == getattr(defaults, name), name
+
+
+@pytest.mark.parametrize("preset", ["lenet5", "vgg_small"])
+def test_cnn_presets_build_their_networks(preset):
+    cls = get_registry().trainer("cnn")
+    trainer_config = OmegaConf.to_container(compose_config([f"trainer={preset}"]).trainer)
+    params = cls.build_params(trainer_config, "trainer")
+    shape = (1, 28, 28) if preset == "lenet5" else (3, 32, 32)
+    trainer = cls(params, int(np.prod(shape)), 10, np, input_shape=shape)
+    n_params = trainer.network.n_weights + trainer.network.n_biases
+    # LeNet-5: 156 + 2,416 + 48,120 + 10,164 + 850; vgg_small: convs 448 + 2,320 + 4,640 + 9,248 + 18,496,
+    # dense 1,024 -> 128: 131,200, classifier 1,290
+    assert n_params == {"lenet5": 61_706, "vgg_small": 167_642}[preset]
 
 
 @pytest.mark.parametrize("preset", sorted(p.stem for p in (CONF / "experiment").glob("*.yaml")))

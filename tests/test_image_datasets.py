@@ -279,3 +279,28 @@ def test_a_cnn_trains_on_idx_files_and_its_stored_model_scores_new_data_as_the_f
     data = load(registry, "mnist", path=str(tmp_path))
     model = StoredModel(result.values, result.model, registry)
     assert model.accuracy(data.x_test, data.y_test) == result.final_test_accuracy
+
+
+DEBIAN_FASHION = Path("/usr/share/datasets/fashion-mnist")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (DEBIAN_FASHION / "train-images-idx3-ubyte.gz").is_file(),
+                    reason="the official Fashion-MNIST files are not installed (apt-get install dataset-fashion-mnist)")
+def test_the_official_fashion_mnist_files(registry):
+    from memtech import run_experiment
+    from test_conf import compose_config
+
+    data = load(registry, "fashion_mnist")
+    assert data.x_train.shape == (60_000, 784) and data.x_test.shape == (10_000, 784)
+    assert np.bincount(data.y_train).tolist() == [6000] * 10 and np.bincount(data.y_test).tolist() == [1000] * 10
+    trainer = compose_config(["trainer=lenet5"]).trainer
+    config = {
+        "memories": {"sram": {"technology": "sram", "capacity_mb": 4.0}},
+        "schedule": {"name": "all_sram"},
+        "trainer": {**{k: v for k, v in dict(trainer).items() if k != "layers"}, "epochs": 1,
+                    "layers": [dict(layer) for layer in trainer.layers]},
+        "dataset": {"name": "fashion_mnist", "train_size": 6000, "test_size": 2000},
+    }
+    result = run_experiment(config, registry=registry)
+    assert result.final_test_accuracy >= 0.7  # one epoch on a tenth of the set (measured 0.75-0.77)
