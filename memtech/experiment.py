@@ -180,8 +180,8 @@ EpochCallback = Callable[[EpochRecord, int], None]  # (record, total epochs)
 def _prepare(spec: ExperimentSpec, data: Data | None, xp: Any) -> tuple[Data, Any, int, dict[str, int], dict[str, Memory]]:
     """The checks that need the data: load it, size every tensor role and check each memory's capacity."""
     data = data or spec.dataset.load_checked()
-    trainer = spec.trainer_cls(spec.trainer_params, data.n_features, data.n_classes, xp,
-                               input_shape=data.sample_shape)
+    trainer = spec.trainer_cls.create(spec.trainer_params, data.n_features, data.n_classes, xp,
+                                      input_shape=data.sample_shape)
     batch_size = min(spec.trainer_params.batch_size, len(data.x_train))
     role_sizes = trainer.role_sizes(batch_size)
     memories = {name: Memory(name, tech, spec.seed) for name, tech in spec.memories.items()}

@@ -59,7 +59,7 @@ class StoredModel:
         cls = registry.trainer(model["trainer"], key="model.trainer")
         params = cls.build_params(model["trainer_params"], "model.trainer_params")
         input_shape = model.get("input_shape")  # absent in models stored before image data sets existed
-        self.trainer = cls(params, model["n_features"], model["n_classes"], np, input_shape=input_shape)
+        self.trainer = cls.create(params, model["n_features"], model["n_classes"], np, input_shape=input_shape)
         self.values = values
         self.n_features = model["n_features"]
         self.input_shape = tuple(input_shape) if input_shape else (self.n_features,)

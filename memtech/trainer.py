@@ -8,6 +8,7 @@ replica axis ``K`` so a sweep can later train many networks in one batched job (
 
 from __future__ import annotations
 
+import inspect
 from typing import Any, ClassVar, Mapping, Sequence
 
 import numpy as np
@@ -31,6 +32,14 @@ class Trainer:
         self.replicas = replicas
         # the per-sample shape the data set gives, (C, H, W) for images; samples arrive flattened
         self.input_shape = tuple(input_shape) if input_shape is not None else (n_features,)
+
+    @classmethod
+    def create(cls, params: Any, n_features: int, n_classes: int, xp: Any, replicas: int = 1,
+               input_shape: Sequence[int] | None = None) -> "Trainer":
+        """Build the trainer; a plugin whose ``__init__`` predates ``input_shape`` gets the flat call it knows."""
+        if "input_shape" in inspect.signature(cls.__init__).parameters:
+            return cls(params, n_features, n_classes, xp, replicas, input_shape=input_shape)
+        return cls(params, n_features, n_classes, xp, replicas)
 
     @classmethod
     def build_params(cls, config: Mapping[str, Any], key: str) -> Any:

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from conftest import digits_config
 
+import memtech
 from memtech import ConfigError, run_experiment
 from memtech.storage import ROLES, Memory, SimClock, TensorStore
 
@@ -192,3 +193,26 @@ def test_cupy_cnn_matches_numpy(registry):
     gpu = run_experiment({**cnn_config(epochs=3), "device": "gpu"}, registry=registry)
     assert gpu.final_test_accuracy == pytest.approx(cpu.final_test_accuracy, abs=0.03)
     np.testing.assert_allclose(gpu.values["weights"], cpu.values["weights"], atol=1e-2)
+
+
+def test_a_trainer_plugin_written_before_input_shape_still_runs(registry):
+    """Third-party trainers whose __init__ has no input_shape get the call they were written for."""
+    from memtech.plugins import load_plugins
+
+    mlp = registry.trainer("mlp")
+
+    class OldStyle(mlp):
+        name = "old_style"
+
+        def __init__(self, params, n_features, n_classes, xp, replicas=1):
+            super().__init__(params, n_features, n_classes, xp, replicas)
+
+    class Plugin:
+        @memtech.hookimpl
+        def memtech_register_trainers(self, register):
+            register(OldStyle)
+
+    with_old = load_plugins(entry_points=False, extra=[Plugin()])
+    config = digits_config("all_sram", epochs=1)
+    config["trainer"]["name"] = "old_style"
+    assert run_experiment(config, registry=with_old).final_test_accuracy > 0.5
