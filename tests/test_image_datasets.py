@@ -304,3 +304,19 @@ def test_the_official_fashion_mnist_files(registry):
     }
     result = run_experiment(config, registry=registry)
     assert result.final_test_accuracy >= 0.7  # one epoch on a tenth of the set (measured 0.75-0.77)
+
+
+@pytest.mark.parametrize("preset, writer, folder", [("fashion_lenet5", write_idx_set, "fashion_mnist"),
+                                                    ("cifar10_vgg", write_cifar_set, "cifar10")])
+def test_the_real_data_presets_run_end_to_end_on_small_files(registry, tmp_path, monkeypatch, preset, writer, folder):
+    from memtech import run_experiment
+    from test_conf import compose_config, engine_dict
+
+    writer(tmp_path / folder)
+    monkeypatch.setenv("MEMTECH_DATA_DIR", str(tmp_path))
+    config = engine_dict(compose_config([f"experiment={preset}", "trainer.epochs=5"]))  # 1 batch per epoch
+    for key in ("tracking", "name", "description", "plugins_dir", "progress"):
+        config.pop(key, None)
+    result = run_experiment(config, registry=registry)
+    assert result.iterations >= 1 and np.isfinite(result.final_test_loss)
+    assert {row.phase for row in result.accounting} == {"mram", "sram"}
