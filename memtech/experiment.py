@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -22,6 +22,7 @@ from memtech.errors import CapacityError, ConfigError
 from memtech.memory import MemoryTechnology
 from memtech.params import knob
 from memtech.plugins import Registry, get_registry
+from memtech.replicas import ReplicaStore
 from memtech.results import EpochRecord, MemoryPhaseTotals, RunResult
 from memtech.schedule import Schedule
 from memtech.storage import Memory, SimClock, TensorStore
@@ -124,20 +125,27 @@ def check_capacity(spec: ExperimentSpec, role_sizes: Mapping[str, int], bits_per
 EVAL_CHUNK = 1024  # test samples scored at once: bounds a CNN's im2col buffers on large test sets
 
 
-def _evaluate(trainer: Trainer, values: Mapping[str, Any], x: Any, y: Any, xp: Any) -> tuple[float, float]:
-    """Mean test loss and accuracy of replica 0 (``values`` as a read of their memory returns them; evaluation
-    costs no accesses)."""
-    losses, correct = [], 0
+def _evaluate(trainer: Trainer, values: Mapping[str, Any], x: Any, y: Any, xp: Any) -> list[tuple[float, float]]:
+    """Mean test loss and accuracy of every replica (``values`` as a read of their memory returns them;
+    evaluation costs no accesses). Each replica's scores are its own GEMMs, so they equal its scores alone."""
+    k = getattr(trainer, "replicas", 1)
+    losses: list[list[tuple[float, int]]] = [[] for _ in range(k)]
+    correct = [0] * k
     with np.errstate(all="ignore"):
         for start in range(0, len(y), EVAL_CHUNK):
             xs, ys = x[start:start + EVAL_CHUNK], y[start:start + EVAL_CHUNK]
-            logits = trainer.logits(values, xs)[0]
-            shifted = logits - logits.max(axis=1, keepdims=True)
-            log_probs = shifted - xp.log(xp.exp(shifted).sum(axis=1, keepdims=True))
-            losses.append((float(-log_probs[xp.arange(len(ys)), ys].mean()), len(ys)))
-            correct += int((logits.argmax(axis=1) == ys).sum())
-    loss = losses[0][0] if len(losses) == 1 else sum(mean * n for mean, n in losses) / len(y)
-    return loss, correct / len(y)
+            all_logits = trainer.logits(values, xs)
+            for r in range(k):
+                logits = all_logits[r]
+                shifted = logits - logits.max(axis=1, keepdims=True)
+                log_probs = shifted - xp.log(xp.exp(shifted).sum(axis=1, keepdims=True))
+                losses[r].append((float(-log_probs[xp.arange(len(ys)), ys].mean()), len(ys)))
+                correct[r] += int((logits.argmax(axis=1) == ys).sum())
+    out = []
+    for chunks, right in zip(losses, correct):
+        loss = chunks[0][0] if len(chunks) == 1 else sum(mean * n for mean, n in chunks) / len(y)
+        out.append((loss, right / len(y)))
+    return out
 
 
 def _stored_fields(memory: Memory) -> dict[str, int]:
@@ -176,23 +184,128 @@ def _totals(memories: Mapping[str, Memory]) -> list[MemoryPhaseTotals]:
 
 EpochCallback = Callable[[EpochRecord, int], None]  # (record, total epochs)
 
+# What the replicas of one batched job must share, because it shapes the arrays of the batched step: the
+# network and its optimizer (trainer), the data set (and so the number of steps), the device. Everything
+# else — seed, memories, schedule, processor — is each replica's own.
+SHARED_KEYS = ("trainer", "dataset", "device")
 
-def _prepare(spec: ExperimentSpec, data: Data | None, xp: Any) -> tuple[Data, Any, int, dict[str, int], dict[str, Memory]]:
-    """The checks that need the data: load it, size every tensor role and check each memory's capacity."""
-    data = data or spec.dataset.load_checked()
-    trainer = spec.trainer_cls.create(spec.trainer_params, data.n_features, data.n_classes, xp,
-                                      input_shape=data.sample_shape)
-    batch_size = min(spec.trainer_params.batch_size, len(data.x_train))
-    role_sizes = trainer.role_sizes(batch_size)
+
+def batch_key(config: Mapping[str, Any]) -> str:
+    """Jobs whose configs give the same key can train as replicas of one batched job."""
+    import json
+
+    shared = {key: config.get(key, "cpu" if key == "device" else None) for key in SHARED_KEYS}
+    return json.dumps(shared, sort_keys=True, default=str)
+
+
+def _check_shared(specs: Sequence[ExperimentSpec]) -> None:
+    if not specs:
+        raise ValueError("run_batch needs at least one experiment")
+    first = specs[0].config
+    for number, spec in enumerate(specs[1:], start=1):
+        for key in SHARED_KEYS:
+            if batch_key({key: spec.config.get(key)}) != batch_key({key: first.get(key)}):
+                raise ConfigError(key, spec.config.get(key),
+                                  f"the same {key} in every replica of a batch (replica 0 has {first.get(key)!r}, "
+                                  f"replica {number} differs; only seed, memories, schedule and processor may "
+                                  "differ between replicas)")
+    if len(specs) > 1 and not specs[0].trainer_cls.supports_replicas:
+        raise ConfigError("trainer.name", specs[0].trainer_cls.name,
+                          "a trainer that trains replicas in one batch (supports_replicas); run its jobs one by one")
+
+
+def _memories(spec: ExperimentSpec, role_sizes: Mapping[str, int]) -> dict[str, Memory]:
+    """The run's memory instances, after checking that every phase's placement fits their capacities."""
     memories = {name: Memory(name, tech, spec.seed) for name, tech in spec.memories.items()}
     check_capacity(spec, role_sizes, {name: m.format.bits + _check_bits(m) for name, m in memories.items()})
-    return data, trainer, batch_size, role_sizes, memories
+    return memories
+
+
+def _prepare(specs: Sequence[ExperimentSpec], data: Data | None, xp: Any
+             ) -> tuple[Data, Any, int, dict[str, int], list[dict[str, Memory]]]:
+    """The checks that need the data: load it, size every tensor role and check each memory's capacity."""
+    _check_shared(specs)
+    spec = specs[0]
+    data = data or spec.dataset.load_checked()
+    trainer = spec.trainer_cls.create(spec.trainer_params, data.n_features, data.n_classes, xp,
+                                      replicas=len(specs), input_shape=data.sample_shape)
+    batch_size = min(spec.trainer_params.batch_size, len(data.x_train))
+    role_sizes = trainer.role_sizes(batch_size)  # of one replica
+    return data, trainer, batch_size, role_sizes, [_memories(s, role_sizes) for s in specs]
 
 
 def preflight(spec: ExperimentSpec, data: Data | None = None) -> Data:
     """Every check :func:`run_experiment` makes before its work starts (data readable, capacities), without
     the work; returns the data so that jobs sharing a dataset load it once."""
-    return _prepare(spec, data, np)[0]
+    return _prepare([spec], data, np)[0]
+
+
+class _ReplicaRun:
+    """One replica's own run inside a batch: its memories, simulated clock, store, data order, schedule,
+    counters and records. Everything here is what the replica would have alone."""
+
+    def __init__(self, spec: ExperimentSpec, memories: dict[str, Memory], role_sizes: Mapping[str, int],
+                 xp: Any, total_iterations: int, macs_per_step: Callable[[int], int]):
+        self.spec = spec
+        self.memories = memories
+        self.clock = SimClock()
+        self.store = TensorStore(role_sizes, memories, xp, self.clock)
+        self.init_rng = np.random.default_rng([spec.seed, 1])
+        self.shuffle_rng = np.random.default_rng([spec.seed, 2])
+        bounds = spec.schedule.iteration_bounds(total_iterations)
+        self.phase_at = [phase for phase, start, end in bounds for _ in range(start, end)]
+        # A phase whose share rounds to no iteration is skipped: nothing is loaded into its memories.
+        self.first_phase = next(phase for phase, start, end in bounds if end > start)
+        self._macs_per_step = macs_per_step
+        self._compute_s_by_batch: dict[int, float] = {}  # the last batch of an epoch may be smaller
+        self.compute_time_s = 0.0
+        # Every interval of simulated time is charged (leakage, refresh) to the memories holding data at its
+        # end, in the phase then current; the initial load and phase-boundary migrations are included this way.
+        self.charged_until_s = 0.0
+        self.iteration = 0
+        self.diverged_at: int | None = None
+        self.records: list[EpochRecord] = []
+        self.epoch_losses: list[Any] = []
+        self.order: Any = None  # this epoch's data order
+
+    @property
+    def active(self) -> bool:
+        return self.diverged_at is None
+
+    def _compute_s(self, batch: int) -> float:
+        if batch not in self._compute_s_by_batch:
+            seconds = self._macs_per_step(batch) * self.spec.processor.compute_ns_per_mac * 1e-9
+            self._compute_s_by_batch[batch] = seconds
+        return self._compute_s_by_batch[batch]
+
+    def before_step(self) -> None:
+        phase = self.phase_at[self.iteration]
+        if phase.name != self.store.phase:
+            self.store.enter_phase(phase.name, phase.placement)
+
+    def after_step(self, loss: Any, batch: int, xp: Any) -> None:
+        """Charge the step's compute and occupancy; a non-finite loss freezes the replica as diverged."""
+        step_compute_s = self._compute_s(batch)
+        self.clock.advance(step_compute_s)
+        self.compute_time_s += step_compute_s
+        step_s, self.charged_until_s = self.clock.now_s - self.charged_until_s, self.clock.now_s
+        phase = self.store.phase
+        for name in self.store.memories_in_use():
+            self.memories[name].counters[phase].occupied_time_s += step_s
+        self.epoch_losses.append(loss)
+        self.iteration += 1
+        if not bool(xp.isfinite(loss).all()):
+            # A diverged run is a result, not a crash: record the step and stop training it there.
+            self.diverged_at = self.iteration
+
+    def end_epoch(self, epoch: int, evaluation: tuple[float, float], xp: Any) -> EpochRecord:
+        train_loss = float(xp.stack(self.epoch_losses).mean()) if self.epoch_losses else float("nan")
+        self.epoch_losses = []
+        test_loss, test_accuracy = evaluation
+        record = EpochRecord(epoch, self.iteration, self.store.phase, train_loss, test_loss, test_accuracy,
+                             sum(r.energy_j for r in _totals(self.memories)), self.clock.now_s)
+        self.records.append(record)
+        return record
 
 
 def run_experiment(
@@ -204,105 +317,113 @@ def run_experiment(
 ) -> RunResult:
     """Train as configured and return the run's metrics, accounting and trained values."""
     spec = config if isinstance(config, ExperimentSpec) else build_spec(config, registry)
+    return run_batch([spec], registry=registry, on_epoch=[on_epoch], data=data)[0]
+
+
+def run_batch(
+    configs: Sequence[Mapping[str, Any] | ExperimentSpec],
+    *,
+    registry: Registry | None = None,
+    on_epoch: Sequence[EpochCallback | None] | None = None,
+    data: Data | None = None,
+) -> list[RunResult]:
+    """Train K experiments as K replicas of one batched job; result r equals ``run_experiment(configs[r])``.
+
+    The experiments must share what :data:`SHARED_KEYS` names; every other setting is each replica's own.
+    ``on_epoch[r]`` receives replica r's epoch records. Everything is validated before any work starts.
+    """
+    specs = [c if isinstance(c, ExperimentSpec) else build_spec(c, registry) for c in configs]
+    callbacks = list(on_epoch) if on_epoch is not None else [None] * len(specs)
+    if len(callbacks) != len(specs):
+        raise ValueError(f"run_batch: {len(specs)} experiments but {len(callbacks)} epoch callbacks")
+    spec = specs[0]
     xp = backend.array_module(spec.device)
-    data, trainer, batch_size, role_sizes, memories = _prepare(spec, data, xp)
+    data, trainer, batch_size, role_sizes, memories = _prepare(specs, data, xp)
 
     # ---- all checks done: the work starts here ----
-    clock = SimClock()
-    store = TensorStore(role_sizes, memories, xp, clock)
-    init_rng = np.random.default_rng([spec.seed, 1])
-    shuffle_rng = np.random.default_rng([spec.seed, 2])
-    inputs_train, inputs_test = data.network_inputs()
-    x_train, y_train = xp.asarray(inputs_train), xp.asarray(data.y_train)
-    x_test, y_test = xp.asarray(inputs_test), xp.asarray(data.y_test)
     n_train = len(data.x_train)
     batches_per_epoch = math.ceil(n_train / batch_size)
     epochs = spec.trainer_params.epochs
-    total_iterations = epochs * batches_per_epoch
-    bounds = spec.schedule.iteration_bounds(total_iterations)
-    phase_at = [phase for phase, start, end in bounds for _ in range(start, end)]
-    compute_s_by_batch: dict[int, float] = {}  # the last batch of an epoch may be smaller
-
-    def compute_s(batch: int) -> float:
-        if batch not in compute_s_by_batch:
-            compute_s_by_batch[batch] = trainer.macs_per_step(batch) * spec.processor.compute_ns_per_mac * 1e-9
-        return compute_s_by_batch[batch]
-
-    compute_time_s = 0.0
+    k = len(specs)
+    runs = [_ReplicaRun(s, m, role_sizes, xp, epochs * batches_per_epoch, trainer.macs_per_step)
+            for s, m in zip(specs, memories)]
+    store: Any = runs[0].store if k == 1 else ReplicaStore([run.store for run in runs], xp)
+    # one generator alone (as trainers always had it); one per replica in a batch: each starts as it would alone
+    initial = trainer.initial_values(runs[0].init_rng if k == 1 else [run.init_rng for run in runs])
+    for r, run in enumerate(runs):
+        own = initial if k == 1 else {role: v.reshape(k, -1)[r] for role, v in initial.items()}
+        run.store.enter_phase(run.first_phase.name, run.first_phase.placement, own)
+    inputs_train, inputs_test = data.network_inputs()
+    x_train, y_train = xp.asarray(inputs_train), xp.asarray(data.y_train)
+    x_test, y_test = xp.asarray(inputs_test), xp.asarray(data.y_test)
 
     def stored_values() -> dict[str, Any]:
         return {role: store.peek(role) for role in ("weights", "biases")}
 
-    # A phase whose share rounds to no iteration is skipped: nothing is loaded into its memories.
-    first_phase = next(phase for phase, start, end in bounds if end > start)
-    store.enter_phase(first_phase.name, first_phase.placement, trainer.initial_values(init_rng))
-    records: list[EpochRecord] = []
-    diverged_at: int | None = None
-    iteration = 0
-    # Every interval of simulated time is charged (leakage, refresh) to the memories holding data at its end,
-    # in the phase then current; the initial load and phase-boundary migrations are included this way.
-    charged_until_s = 0.0
     # A diverging run overflows in the matmuls; that is its result (recorded as diverged), not something to
     # warn about once per step. NumPy only: CuPy does not warn.
     with np.errstate(all="ignore"):
         for epoch in range(1, epochs + 1):
-            order = xp.asarray(shuffle_rng.permutation(n_train))
-            losses = []
-            for b in range(batches_per_epoch):
-                phase = phase_at[iteration]
-                if phase.name != store.phase:
-                    store.enter_phase(phase.name, phase.placement)
-                index = order[b * batch_size:(b + 1) * batch_size]
-                loss = trainer.train_step(store, x_train[index], y_train[index])
-                step_compute_s = compute_s(len(index))
-                clock.advance(step_compute_s)
-                compute_time_s += step_compute_s
-                step_s, charged_until_s = clock.now_s - charged_until_s, clock.now_s
-                for name in store.memories_in_use():
-                    memories[name].counters[phase.name].occupied_time_s += step_s
-                losses.append(loss)
-                iteration += 1
-                if not bool(xp.isfinite(loss).all()):
-                    # A diverged run is a result, not a crash: record the step and stop training there.
-                    diverged_at = iteration
-                    break
-            train_loss = float(xp.stack(losses).mean()) if losses else float("nan")
-            test_loss, test_accuracy = _evaluate(trainer, stored_values(), x_test, y_test, xp)
-            record = EpochRecord(epoch, iteration, store.phase, train_loss, test_loss, test_accuracy,
-                                 sum(r.energy_j for r in _totals(memories)), clock.now_s)
-            records.append(record)
-            if on_epoch is not None:
-                on_epoch(record, epochs)
-            if diverged_at is not None:
+            training = [run for run in runs if run.active]
+            if not training:
                 break
+            for run in training:
+                run.order = xp.asarray(run.shuffle_rng.permutation(n_train))
+            for b in range(batches_per_epoch):
+                for run in runs:
+                    if run.active:
+                        run.before_step()
+                window = slice(b * batch_size, (b + 1) * batch_size)
+                if k == 1:
+                    index = runs[0].order[window]
+                else:  # a frozen replica's rows are computed on its last order and ignored
+                    index = xp.stack([run.order[window] for run in runs])
+                loss = trainer.train_step(store, x_train[index], y_train[index])
+                for r, run in enumerate(runs):
+                    if run.active:
+                        run.after_step(loss[r:r + 1], index.shape[-1], xp)
+                        if not run.active and k > 1:
+                            store.freeze(r)
+                if not any(run.active for run in runs):
+                    break
+            evaluations = _evaluate(trainer, stored_values(), x_test, y_test, xp)
+            for r, run in enumerate(training):
+                record = run.end_epoch(epoch, evaluations[runs.index(run)], xp)
+                if callbacks[runs.index(run)] is not None:
+                    callbacks[runs.index(run)](record, epochs)
 
         final = stored_values()
-        test_loss, test_accuracy = _evaluate(trainer, final, x_test, y_test, xp)
-    return RunResult(
-        config=dict(spec.config),
-        epochs=records,
-        accounting=_totals(memories),
-        final_test_accuracy=test_accuracy,
-        final_test_loss=test_loss,
-        iterations=iteration,
-        sim_time_s=clock.now_s,
-        compute_time_s=compute_time_s,
-        diverged=diverged_at is not None,
-        diverged_at_iteration=diverged_at,
-        values={role: backend.to_numpy(v) for role, v in final.items()},
-        model={
-            "trainer": spec.trainer_cls.name,
-            # resolved values, defaults included: a later change of a default must not alter a stored model
-            "trainer_params": _resolved(spec.trainer_params, spec.config["trainer"]),
-            "n_features": data.n_features,
-            "n_classes": data.n_classes,
-            "input_shape": list(data.sample_shape),
-            # what new data in [0, 1] needs before scoring, as training had it
-            "input_normalization": data.normalization.to_json() if data.normalization else None,
-        },
-        plugins=_plugin_versions(spec, registry or get_registry()),
-        memory_cards={name: tech.describe() for name, tech in spec.memories.items()},
-    )
+        evaluations = _evaluate(trainer, final, x_test, y_test, xp)
+    model = {
+        "trainer": spec.trainer_cls.name,
+        # resolved values, defaults included: a later change of a default must not alter a stored model
+        "trainer_params": _resolved(spec.trainer_params, spec.config["trainer"]),
+        "n_features": data.n_features,
+        "n_classes": data.n_classes,
+        "input_shape": list(data.sample_shape),
+        # what new data in [0, 1] needs before scoring, as training had it
+        "input_normalization": data.normalization.to_json() if data.normalization else None,
+    }
+    results = []
+    for r, run in enumerate(runs):
+        test_loss, test_accuracy = evaluations[r]
+        results.append(RunResult(
+            config=dict(run.spec.config),
+            epochs=run.records,
+            accounting=_totals(run.memories),
+            final_test_accuracy=test_accuracy,
+            final_test_loss=test_loss,
+            iterations=run.iteration,
+            sim_time_s=run.clock.now_s,
+            compute_time_s=run.compute_time_s,
+            diverged=run.diverged_at is not None,
+            diverged_at_iteration=run.diverged_at,
+            values={role: backend.to_numpy(v.reshape(k, -1)[r]) for role, v in final.items()},
+            model=dict(model),
+            plugins=_plugin_versions(run.spec, registry or get_registry()),
+            memory_cards={name: tech.describe() for name, tech in run.spec.memories.items()},
+        ))
+    return results
 
 
 def _resolved(params: Any, config: Mapping[str, Any]) -> dict[str, Any]:

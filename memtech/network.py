@@ -1,8 +1,9 @@
 """A network of :mod:`memtech.layers` trained through the store: the engine of the ``mlp`` and ``cnn`` trainers.
 
 :class:`Network` lays out the parameters (every layer's weights in the ``weights`` role, its biases in
-``biases``, each a block of shape (K, fan_in, fan_out) / (K, fan_out) in one flat buffer) and decides which
-activations the backward pass needs. :class:`NetworkTrainer` is the :class:`~memtech.trainer.Trainer` built on
+``biases``) and decides which activations the backward pass needs. Every stored buffer is replica-major: K
+rows, row r laid out exactly as replica r's buffer alone (a layer's weights at the same offset in every row),
+so the K replicas' stores can each hold their own row and a replica's accesses are those it makes alone. :class:`NetworkTrainer` is the :class:`~memtech.trainer.Trainer` built on
 it: each step reads the parameters from their memories, writes every needed activation to the activation
 memory as the forward pass produces it and reads it back in the backward pass (once per step, in reverse
 order), updates through the optimizer (whose state is in the ``optimizer`` role) and writes the new values.
@@ -51,7 +52,6 @@ class Network:
                 raise ConfigError(key, layer.kind, built)
             shape = built
         self.out_shape = shape
-        k = replicas
         self.weight_slices: list[tuple[int, int] | None] = []
         self.bias_slices: list[tuple[int, int] | None] = []
         w_off = b_off = 0
@@ -61,11 +61,11 @@ class Network:
                 self.bias_slices.append(None)
                 continue
             fan_in, fan_out = layer.weight_shape
-            self.weight_slices.append((w_off, w_off + k * fan_in * fan_out))
-            self.bias_slices.append((b_off, b_off + k * fan_out))
-            w_off += k * fan_in * fan_out
-            b_off += k * fan_out
-        self.n_weights, self.n_biases = w_off, b_off
+            self.weight_slices.append((w_off, w_off + fan_in * fan_out))
+            self.bias_slices.append((b_off, b_off + fan_out))
+            w_off += fan_in * fan_out
+            b_off += fan_out
+        self.n_weights, self.n_biases = w_off, b_off  # of one replica
         # tensor i is the input of layer i (tensor 0: the data batch, never stored); tensor i + 1 its output
         self.stored_tensors = sorted(
             {i for i, layer in enumerate(self.layers) if layer.needs_input and i > 0}
@@ -79,14 +79,18 @@ class Network:
                 + sum(layer.saved_size for layer in self.layers))
 
     def parameters(self, weights: Any, biases: Any) -> list[tuple[Any, Any]]:
-        """(W, b) views per layer: W (K, fan_in, fan_out), b (K, 1, fan_out); (None, None) without parameters."""
+        """(W, b) views per layer: W (K, fan_in, fan_out), b (K, 1, fan_out); (None, None) without parameters.
+
+        ``weights`` and ``biases`` are replica-major: K rows (flat or 2-D) of one replica's values each."""
         k, out = self.replicas, []
+        weights, biases = weights.reshape(k, self.n_weights), biases.reshape(k, self.n_biases)
         for layer, ws, bs in zip(self.layers, self.weight_slices, self.bias_slices):
             if ws is None:
                 out.append((None, None))
                 continue
             fan_in, fan_out = layer.weight_shape
-            out.append((weights[ws[0]:ws[1]].reshape(k, fan_in, fan_out), biases[bs[0]:bs[1]].reshape(k, 1, fan_out)))
+            out.append((weights[:, ws[0]:ws[1]].reshape(k, fan_in, fan_out),
+                        biases[:, bs[0]:bs[1]].reshape(k, 1, fan_out)))
         return out
 
     def forward(self, xp: Any, params: list[tuple[Any, Any]], x: Any, stash: Any = None) -> Any:
@@ -110,11 +114,11 @@ class Network:
                  flat_grads: Any = None) -> tuple[list, list]:
         """Gradients of weights and biases per layer (None for layers without) from the grad of the logits.
 
-        With ``flat_grads`` (n_weights + n_biases values) the gradients are written into it, laid out as the
-        parameters are (weights, then biases), and the lists hold views of it.
+        With ``flat_grads`` (K, n_weights + n_biases) the gradients are written into it, each replica's row laid
+        out as its parameters are (weights, then biases), and the lists hold views of it.
         """
         if flat_grads is not None:
-            views = self.parameters(flat_grads[:self.n_weights], flat_grads[self.n_weights:])
+            views = self.parameters(flat_grads[:, :self.n_weights], flat_grads[:, self.n_weights:])
             for layer, (gw, gb) in zip(self.layers, views):
                 layer.grad_out = (gw, gb) if gw is not None else None
         try:
@@ -149,24 +153,28 @@ class Network:
 
 
 def softmax_cross_entropy(xp: Any, logits: Any, y: Any) -> tuple[Any, Any]:
-    """(mean loss per replica (K,), its gradient w.r.t. the logits (K, N, classes))."""
-    batch = logits.shape[1]
+    """(mean loss per replica (K,), its gradient w.r.t. the logits (K, N, classes)); labels ``y`` are (N,),
+    shared, or (K, N), each replica's own."""
+    k, batch = logits.shape[:2]
     shifted = logits - logits.max(axis=2, keepdims=True)
     exp = xp.exp(shifted)
     probs = exp / exp.sum(axis=2, keepdims=True)
     rows = xp.arange(batch)
-    loss = -xp.log(probs[:, rows, y] + 1e-12).mean(axis=1)
+    replicas = xp.arange(k)[:, None] if y.ndim == 2 else slice(None)
+    loss = -xp.log(probs[replicas, rows, y] + 1e-12).mean(axis=1)
     grad = probs
-    grad[:, rows, y] -= 1.0
+    grad[replicas, rows, y] -= 1.0
     grad /= batch
     return loss, grad
 
 
 class StoreStash:
-    """Activations of one step in the store's ``activations`` role: written in order, read back by name."""
+    """Activations of one step in the store's ``activations`` role: written in order, read back by name.
+    Offsets count one replica's values (the store's rows); each tensor has K rows, one per replica."""
 
-    def __init__(self, store: Any):
+    def __init__(self, store: Any, replicas: int = 1):
         self.store = store
+        self.replicas = replicas
         self.offset = 0
         self.slots: dict[Any, _Slot] = {}
         self.local: dict[str, Any] = {}
@@ -181,11 +189,12 @@ class StoreStash:
     def write(self, name: Any, tensor: Any) -> None:
         self.store.write("activations", tensor, self.offset)
         self.slots[name] = _Slot(self.offset, tensor.shape)
-        self.offset += tensor.size
+        self.offset += tensor.size // self.replicas
 
     def read(self, name: Any) -> Any:
         slot = self.slots[name]
-        return self.store.read("activations", slot.offset, slot.offset + math.prod(slot.shape)).reshape(slot.shape)
+        size = math.prod(slot.shape) // self.replicas
+        return self.store.read("activations", slot.offset, slot.offset + size).reshape(slot.shape)
 
 
 class MemoryStash:
@@ -211,6 +220,7 @@ class NetworkTrainer(Trainer):
     """A trainer whose network is a list of layers; subclasses implement :meth:`build_layers`."""
 
     Params = TrainingParams
+    supports_replicas = True
 
     def build_layers(self) -> tuple[list[Layer], list[str]]:
         """The layers, classifier included, and the config key naming each one in errors."""
@@ -233,14 +243,18 @@ class NetworkTrainer(Trainer):
         return shape
 
     def prepare_input(self, x: Any) -> Any:
-        """A batch of flat samples (N, features) as the network's input (K, N, *in_shape)."""
+        """A batch of flat samples, (N, features) shared by the replicas or (K, N, features) each replica's own,
+        as the network's input (K, N, *in_shape)."""
+        shared = x.ndim == 2
+        if shared:
+            x = x[None]
         if len(self.network_input_shape()) == 3:
             c, h, w = self.input_shape
-            x = x.reshape(len(x), c, h, w).transpose(0, 2, 3, 1)
+            x = x.reshape(*x.shape[:2], c, h, w).transpose(0, 1, 3, 4, 2)
             if self.input_padding:
                 p = self.input_padding
-                x = self.xp.pad(x, ((0, 0), (p, p), (p, p), (0, 0)))
-        return self.xp.broadcast_to(x, (self.replicas, *x.shape))
+                x = self.xp.pad(x, ((0, 0), (0, 0), (p, p), (p, p), (0, 0)))
+        return self.xp.broadcast_to(x, (self.replicas, *x.shape[1:])) if shared else x
 
     # --- contract ----------------------------------------------------------------------------------
     @property
@@ -251,61 +265,68 @@ class NetworkTrainer(Trainer):
         return {
             "weights": self.network.n_weights,
             "biases": self.network.n_biases,
-            "activations": self.replicas * batch_size * self.network.activation_values_per_sample(),
+            "activations": batch_size * self.network.activation_values_per_sample(),
             "optimizer": self.optimizer.state_size(self.n_params),
         }
 
     def initial_values(self, rng: np.random.Generator | Sequence[np.random.Generator]) -> dict[str, np.ndarray]:
-        """He-normal weights, zero biases and optimizer state. One generator draws every replica's weights of a
-        layer at once; a sequence of K generators gives each replica its own (replica r as if run alone)."""
+        """He-normal weights, zero biases and optimizer state, replica-major (K rows, flattened). One generator
+        draws every replica's weights of a layer at once; a sequence of K generators gives each replica its own
+        (replica r as if run alone)."""
         k = self.replicas
-        blocks = []
+        if not isinstance(rng, np.random.Generator) and len(rng) != k:
+            raise ValueError(f"initial_values needs one generator per replica ({k}), got {len(rng)}")
+        blocks = []  # per layer, (K, fan_in * fan_out)
         for layer in self.network.layers:
             if layer.weight_shape is None:
                 continue
             fan_in, fan_out = layer.weight_shape
             scale = np.sqrt(2.0 / fan_in) * self.params.init_scale
             if isinstance(rng, np.random.Generator):
-                blocks.append(rng.standard_normal(k * fan_in * fan_out) * scale)
+                blocks.append(rng.standard_normal(k * fan_in * fan_out).reshape(k, -1) * scale)
             else:
-                if len(rng) != k:
-                    raise ValueError(f"initial_values needs one generator per replica ({k}), got {len(rng)}")
-                blocks.extend(r.standard_normal(fan_in * fan_out) * scale for r in rng)
-        values = {"weights": np.concatenate(blocks).astype(np.float32),
-                  "biases": np.zeros(self.network.n_biases, dtype=np.float32)}
+                blocks.append(np.stack([r.standard_normal(fan_in * fan_out) * scale for r in rng]))
+        values = {"weights": np.concatenate(blocks, axis=1).astype(np.float32).reshape(-1),
+                  "biases": np.zeros(k * self.network.n_biases, dtype=np.float32)}
         optimizer_size = self.optimizer.state_size(self.n_params)
         if optimizer_size:
-            values["optimizer"] = initial_state(optimizer_size)
+            values["optimizer"] = initial_state(k * optimizer_size)
         return values
 
     def macs_per_step(self, batch_size: int) -> int:
-        # forward (1x) + gradients w.r.t. inputs and weights (2x)
-        return 3 * self.replicas * batch_size * sum(layer.macs_per_sample() for layer in self.network.layers)
+        # of one replica: forward (1x) + gradients w.r.t. inputs and weights (2x)
+        return 3 * batch_size * sum(layer.macs_per_sample() for layer in self.network.layers)
 
     def logits(self, values: Mapping[str, Any], x: Any) -> Any:
         params = self.network.parameters(values["weights"], values["biases"])
         return self.network.forward(self.xp, params, self.prepare_input(x))
 
-    def _scratch(self, name: str, size: int) -> Any:
+    def _scratch(self, name: str, shape: int | tuple[int, ...]) -> Any:
         """A float32 buffer reused from step to step: a large network's gradients and updates would otherwise
         cost a fresh allocation (and its page faults) per step. Stored values are copied into their arena, so
         nothing keeps a reference to a scratch buffer past the step."""
         buffers = self.__dict__.setdefault("_buffers", {})
-        if name not in buffers or buffers[name].shape[0] != size:
-            buffers[name] = self.xp.empty(size, dtype=self.xp.float32)
+        shape = (shape,) if isinstance(shape, int) else tuple(shape)
+        if name not in buffers or buffers[name].shape != shape:
+            buffers[name] = self.xp.empty(shape, dtype=self.xp.float32)
         return buffers[name]
 
     def train_step(self, store: Any, x: Any, y: Any) -> Any:
-        xp, net = self.xp, self.network
-        weights, biases = store.read("weights"), store.read("biases")
+        """One step of every replica; ``x`` (N, features) and ``y`` (N,) are shared, or (K, N, features) and
+        (K, N) give each replica its own batch. The store's rows are the replicas (replica-major buffers)."""
+        xp, net, k = self.xp, self.network, self.replicas
+        weights = store.read("weights").reshape(k, net.n_weights)
+        biases = store.read("biases").reshape(k, net.n_biases)
         params = net.parameters(weights, biases)
         inputs = self.prepare_input(x)
-        stash = StoreStash(store)
+        stash = StoreStash(store, k)
         logits = net.forward(xp, params, inputs, stash)
         loss, grad = softmax_cross_entropy(xp, logits, y)
-        grads = self._scratch("grads", self.n_params)
+        grads = self._scratch("grads", (k, self.n_params))
         net.backward(xp, params, inputs, grad, stash, flat_grads=grads)
         change = self.optimizer.step(xp, store, grads, self._scratch)
-        store.write("weights", xp.subtract(weights, change[:net.n_weights], out=self._scratch("weights", net.n_weights)))
-        store.write("biases", xp.subtract(biases, change[net.n_weights:], out=self._scratch("biases", net.n_biases)))
+        store.write("weights", xp.subtract(weights, change[:, :net.n_weights],
+                                           out=self._scratch("weights", (k, net.n_weights))))
+        store.write("biases", xp.subtract(biases, change[:, net.n_weights:],
+                                          out=self._scratch("biases", (k, net.n_biases))))
         return loss

@@ -48,11 +48,12 @@ class Sgd:
         return n_params if self.momentum > 0 else 0
 
     def step(self, xp: Any, store: Any, grads: Any, scratch: Callable[[str, int], Any] | None = None) -> Any:
-        """The parameter change to subtract (flat, like ``grads``, which it may overwrite). ``scratch(name,
-        size)`` lends reusable buffers; without it every result is a new array."""
+        """The parameter change to subtract, shaped like ``grads`` (K, n_params: one row per replica), which it
+        may overwrite. ``scratch(name, shape)`` lends reusable buffers; without it every result is a new array.
+        The state is replica-major too: the velocity's row r is replica r's."""
         if self.momentum > 0:
-            out = scratch("velocity", grads.shape[0]) if scratch else None
-            velocity = xp.multiply(store.read("optimizer"), self.momentum, out=out)
+            out = scratch("velocity", grads.shape) if scratch else None
+            velocity = xp.multiply(store.read("optimizer").reshape(grads.shape), self.momentum, out=out)
             velocity += grads
             store.write("optimizer", velocity)  # copied into its memory: the buffer may be reused
             grads = velocity
@@ -60,7 +61,8 @@ class Sgd:
 
 
 class Adam:
-    """Adam (Kingma & Ba 2015, Algorithm 1) with bias-corrected moments; state [m..., v...]."""
+    """Adam (Kingma & Ba 2015, Algorithm 1) with bias-corrected moments; each replica's state row is
+    [m..., v...]."""
 
     def __init__(self, learning_rate: float, beta1: float, beta2: float, epsilon: float):
         self.learning_rate, self.beta1, self.beta2, self.epsilon = learning_rate, beta1, beta2, epsilon
@@ -70,11 +72,11 @@ class Adam:
         return 2 * n_params
 
     def step(self, xp: Any, store: Any, grads: Any, scratch: Callable[[str, int], Any] | None = None) -> Any:
-        n = grads.shape[0]
-        state = store.read("optimizer")
-        first = self.beta1 * state[:n] + (1 - self.beta1) * grads
-        second = self.beta2 * state[n:] + (1 - self.beta2) * grads * grads
-        store.write("optimizer", xp.concatenate([first, second]))
+        k, n = grads.shape
+        state = store.read("optimizer").reshape(k, 2, n)
+        first = self.beta1 * state[:, 0] + (1 - self.beta1) * grads
+        second = self.beta2 * state[:, 1] + (1 - self.beta2) * grads * grads
+        store.write("optimizer", xp.stack([first, second], axis=1))
         self.steps += 1
         first_hat = first / (1 - self.beta1 ** self.steps)
         second_hat = second / (1 - self.beta2 ** self.steps)

@@ -3,7 +3,7 @@
 A trainer keeps no weights of its own between steps: each step reads weights, biases and optimizer state
 from the store (through the faults of the memory holding them), writes its activations during the forward
 pass and reads them back in the backward pass, and writes the updated values back. Arrays carry a leading
-replica axis ``K`` so a sweep can later train many networks in one batched job (``K = 1`` by default).
+replica axis ``K`` so that a sweep trains many networks in one batched job (``K = 1`` by default).
 """
 
 from __future__ import annotations
@@ -22,6 +22,10 @@ class Trainer:
     name: ClassVar[str] = ""
     Params: ClassVar[type] = object
     version: ClassVar[str | None] = None
+    # True when K > 1 works: buffers replica-major (row r is replica r's buffer alone, offsets count one
+    # replica's values), ``train_step`` takes each replica's own batch (K, N, features), sizes and MACs are
+    # those of one replica. A trainer without it runs its jobs one by one.
+    supports_replicas: ClassVar[bool] = False
 
     def __init__(self, params: Any, n_features: int, n_classes: int, xp: Any, replicas: int = 1,
                  input_shape: Sequence[int] | None = None):
@@ -46,7 +50,7 @@ class Trainer:
         return _params.build(cls.Params, {k: v for k, v in dict(config).items() if k != "name"}, key)
 
     def role_sizes(self, batch_size: int) -> dict[str, int]:
-        """Number of stored values per tensor role (weights, biases, activations, optimizer)."""
+        """Number of stored values per tensor role (weights, biases, activations, optimizer) of one replica."""
         raise NotImplementedError
 
     def initial_values(self, rng: np.random.Generator | Sequence[np.random.Generator]) -> dict[str, np.ndarray]:
@@ -64,5 +68,5 @@ class Trainer:
         raise NotImplementedError
 
     def macs_per_step(self, batch_size: int) -> int:
-        """Multiply-accumulates of one training step (forward + backward), for simulated compute time."""
+        """Multiply-accumulates of one replica's training step (forward + backward), for simulated compute time."""
         raise NotImplementedError

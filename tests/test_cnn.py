@@ -9,6 +9,7 @@ from conftest import digits_config
 
 import memtech
 from memtech import ConfigError, run_experiment
+from memtech.replicas import ReplicaStore
 from memtech.storage import ROLES, Memory, SimClock, TensorStore
 
 POOLS = [{"type": "conv", "channels": 4, "kernel": 3, "padding": 1}, {"type": "relu"}, {"type": "maxpool", "size": 2},
@@ -54,35 +55,18 @@ def test_k_replicas_of_one_seed_are_k_copies_of_the_single_run(registry, optimiz
     single = cls(params, 64, 10, np, input_shape=(1, 8, 8))
     batched = cls(params, 64, 10, np, replicas=k, input_shape=(1, 8, 8))
     sram = registry.memory("sram")()
-    stores = [_store(t, batch, {"sram": Memory("sram", sram, 0)}) for t in (single, batched)]
-    stores[0].enter_phase("p", dict.fromkeys(ROLES, "sram"), single.initial_values(np.random.default_rng(4)))
-    stores[1].enter_phase("p", dict.fromkeys(ROLES, "sram"),
-                          batched.initial_values([np.random.default_rng(4) for _ in range(k)]))
+    alone = _store(single, batch, {"sram": Memory("sram", sram, 0)})
+    together = ReplicaStore([_store(batched, batch, {"sram": Memory("sram", sram, 0)}) for _ in range(k)], np)
+    alone.enter_phase("p", dict.fromkeys(ROLES, "sram"), single.initial_values(np.random.default_rng(4)))
+    initial = batched.initial_values([np.random.default_rng(4) for _ in range(k)])
+    for r, store in enumerate(together.stores):
+        store.enter_phase("p", dict.fromkeys(ROLES, "sram"), {role: v.reshape(k, -1)[r] for role, v in initial.items()})
     rng = np.random.default_rng(0)
     for _ in range(6):
         x, y = rng.random((batch, 64)).astype(np.float32), rng.integers(0, 10, batch)
-        alone = single.train_step(stores[0], x, y)
-        together = batched.train_step(stores[1], x, y)
-        np.testing.assert_array_equal(together, np.repeat(alone, k))
+        np.testing.assert_array_equal(batched.train_step(together, x, y), np.repeat(single.train_step(alone, x, y), k))
     for role in ("weights", "biases", "optimizer"):
-        np.testing.assert_array_equal(stores[1].peek(role), _interleaved(single, stores[0], role, k))
-
-
-def _interleaved(single, store, role, k):
-    """A K = 1 buffer laid out as K identical replicas: each layer's block repeated K times."""
-    values = store.peek(role)
-    net = single.network
-    if role == "optimizer":
-        n = net.n_weights + net.n_biases
-        states = [values[i * n:(i + 1) * n] for i in range(len(values) // n)]
-        return np.concatenate([np.concatenate([_interleaved_flat(net, s[:net.n_weights], "w", k),
-                                               _interleaved_flat(net, s[net.n_weights:], "b", k)]) for s in states])
-    return _interleaved_flat(net, values, "w" if role == "weights" else "b", k)
-
-
-def _interleaved_flat(net, values, kind, k):
-    slices = net.weight_slices if kind == "w" else net.bias_slices
-    return np.concatenate([np.tile(values[lo:hi], k) for lo, hi in (s for s in slices if s is not None)])
+        np.testing.assert_array_equal(together.peek(role), np.tile(alone.peek(role), k))
 
 
 def test_every_stored_tensor_goes_through_its_memory_once_per_step(registry):
@@ -148,9 +132,9 @@ def test_adam_takes_the_published_step():
             self.state = values
 
     adam, store = Adam(0.1, 0.9, 0.999, 1e-8), Store()
-    grads = np.array([0.5, -2.0])
+    grads = np.array([[0.5, -2.0]])  # one replica's row
     np.testing.assert_allclose(adam.step(np, store, grads), 0.1 * grads / (np.abs(grads) + 1e-8), rtol=1e-12)
-    np.testing.assert_allclose(store.state, [0.05, -0.2, 0.00025, 0.004], rtol=1e-12)
+    np.testing.assert_allclose(store.state.reshape(-1), [0.05, -0.2, 0.00025, 0.004], rtol=1e-12)
     second = adam.step(np, store, grads)  # same gradient again: the bias-corrected moments stay g and g^2
     np.testing.assert_allclose(second, 0.1 * grads / (np.abs(grads) + 1e-8), rtol=1e-9)
 

@@ -26,15 +26,15 @@ def _loss(net, weights, biases, x, y):
 
 def _check_gradients(net, x, y, seed=0, samples=60):
     rng = np.random.default_rng(seed)
-    weights = rng.standard_normal(net.n_weights) * 0.5
-    biases = rng.standard_normal(net.n_biases) * 0.1
+    weights = rng.standard_normal(K * net.n_weights) * 0.5  # replica-major: K rows of one replica's layout
+    biases = rng.standard_normal(K * net.n_biases) * 0.1
     params = net.parameters(weights, biases)
     stash = MemoryStash()
     logits = net.forward(np, params, x, stash)
     _, grad = softmax_cross_entropy(np, logits, y)
     grads_w, grads_b = net.backward(np, params, x, grad, stash)
-    analytic_w = np.concatenate([g.reshape(-1) for g in grads_w if g is not None])
-    analytic_b = np.concatenate([g.reshape(-1) for g in grads_b if g is not None])
+    analytic_w = np.concatenate([g.reshape(K, -1) for g in grads_w if g is not None], axis=1).reshape(-1)
+    analytic_b = np.concatenate([g.reshape(K, -1) for g in grads_b if g is not None], axis=1).reshape(-1)
     eps = 1e-6
     for flat, analytic, is_weight in ((weights, analytic_w, True), (biases, analytic_b, False)):
         for i in rng.choice(len(flat), size=min(samples, len(flat)), replace=False):
@@ -51,8 +51,7 @@ def _check_gradients(net, x, y, seed=0, samples=60):
 
 def _images(n, h, w, c, seed=1):
     rng = np.random.default_rng(seed)
-    x = rng.standard_normal((n, h, w, c))
-    return np.broadcast_to(x, (K, *x.shape)), rng.integers(0, 3, n)
+    return rng.standard_normal((K, n, h, w, c)), rng.integers(0, 3, n)  # each replica its own images
 
 
 @pytest.mark.parametrize("stride, padding", [(1, 0), (1, 1), (2, 1), (2, 0)])
