@@ -11,8 +11,9 @@ from __future__ import annotations
 import json
 import os
 import sys
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import hydra
 from hydra.core.config_store import ConfigStore
@@ -28,7 +29,11 @@ from memtech.progress import EpochProgress, baseline_hint, format_summary, progr
 SWEEP_STATE_ENV = "MEMTECH_SWEEP_STATE"  # folder where each sweep job leaves its status (set by the callback)
 
 def _register_launchers() -> None:
-    """``hydra/launcher=joblib_all_cores``: the joblib launcher with one job per core (Hydra's default is 10)."""
+    """``hydra/launcher=batched`` (jobs trained as replicas of batched jobs, memtech.batched_launcher) and
+    ``hydra/launcher=joblib_all_cores``: the joblib launcher with one job per core (Hydra's default is 10)."""
+    from memtech.batched_launcher import BatchedLauncherConf
+
+    ConfigStore.instance().store(group="hydra/launcher", name="batched", node=BatchedLauncherConf, provider="memtech")
     try:
         from hydra_plugins.hydra_joblib_launcher.config import JobLibLauncherConf
     except ImportError:  # the launcher plugin is a dependency; without it only the basic launcher works
@@ -66,12 +71,14 @@ def _run_name(config: Mapping[str, Any], overrides: list[str], multirun: bool) -
     return str(config.get("name") or "memtech")
 
 
-def _write_state(job_num: int, status: str, run_id: str | None, error: str | None) -> None:
+def _write_state(job_num: int, status: str, run_id: str | None, error: str | None,
+                 overrides: list[str] | None = None) -> None:
     state = os.environ.get(SWEEP_STATE_ENV)
     if not state:
         return
     Path(state).mkdir(parents=True, exist_ok=True)
-    payload = {"job": job_num, "status": status, "run_id": run_id, "error": error, "overrides": _job_overrides()}
+    payload = {"job": job_num, "status": status, "run_id": run_id, "error": error,
+               "overrides": _job_overrides() if overrides is None else overrides}
     (Path(state) / f"job-{job_num}.json").write_text(json.dumps(payload))
 
 
@@ -108,23 +115,40 @@ def validate_job_config(cfg: DictConfig, data_cache: dict[str, Any] | None = Non
     cache[key] = preflight(spec, cache.get(key))
 
 
-def run_job(cfg: DictConfig, *, multirun: bool, output_dir: Path | None = None, job_num: int = 0) -> float | None:
-    """Validate, run, record and report one composed config. Returns the final test accuracy."""
-    from memtech.experiment import build_spec, preflight, run_experiment
+@dataclass
+class Job:
+    """One job, validated and (with MLflow tracking) recorded as started: what running and finishing it need."""
+
+    config: dict[str, Any]
+    track: Any
+    registry: Any
+    uri: str | None
+    spec: Any
+    data: Any
+    run: tracking.MlflowRun | None
+    overrides: list[str]
+    job_num: int
+    output_dir: Path | None
+    multirun: bool
+    show_progress: bool
+
+
+def open_job(cfg: DictConfig, *, multirun: bool, overrides: list[str], job_num: int = 0,
+             output_dir: Path | None = None, tags: Mapping[str, str] | None = None, data: Any = None) -> Job:
+    """Validate everything (config, data, capacities) and only then open the job's MLflow run and log its
+    params and config. A job that fails here is recorded as FAILED (in a sweep) and the error raised."""
+    from memtech.experiment import build_spec, preflight
 
     run: tracking.MlflowRun | None = None
-    overrides = _job_overrides()
     try:
-        # ---- validate everything before any work ----
         config, track, show_progress, registry = _checked_settings(cfg, multirun)
         for failure in registry.failures:
             print(str(failure), file=sys.stderr)
         uri = tracking.resolve_uri(track.uri) if track.backend == "mlflow" else None
         spec_error: MemtechError | None = None
-        data = None
         try:
             spec = build_spec(config, registry)
-            data = preflight(spec)  # the data read and checked, capacities too, before any run is recorded
+            data = preflight(spec, data)  # the data read and checked, capacities too, before any run is recorded
         except MemtechError as exc:
             spec_error = exc
         if spec_error is not None and not multirun:
@@ -133,7 +157,8 @@ def run_job(cfg: DictConfig, *, multirun: bool, output_dir: Path | None = None, 
             try:
                 run = tracking.MlflowRun(
                     uri, track.experiment, _run_name(config, overrides, multirun),
-                    tracking.run_tags(config, overrides=overrides), os.environ.get(tracking.PARENT_RUN_ENV),
+                    {**tracking.run_tags(config, overrides=overrides), **(tags or {})},
+                    os.environ.get(tracking.PARENT_RUN_ENV),
                 )
             except Exception as exc:  # noqa: BLE001 - MLflow and SQLAlchemy raise many types
                 raise MemtechError(
@@ -145,39 +170,40 @@ def run_job(cfg: DictConfig, *, multirun: bool, output_dir: Path | None = None, 
             run.log_text("\n".join(overrides) + "\n", "overrides.txt")
         if spec_error is not None:
             raise spec_error
-
-        progress = EpochProgress(show_progress)
-
-        def on_epoch(record: Any, total: int) -> None:
-            progress(record, total)
-            if run is not None:
-                run.log_epoch(record)
-
-        limits = _thread_limits(multirun)
-        try:
-            result = run_experiment(spec, registry=registry, on_epoch=on_epoch, data=data)
-        finally:
-            progress.close()
-            if limits is not None:
-                limits.restore_original_limits()
-        if output_dir is not None:
-            result.save(output_dir)
-        if run is not None:
-            run.finish(result, output_dir, log_model=track.log_model)
     except BaseException as exc:
-        # The sweep's own record first: it is a local file, and it decides the sweep's exit status.
-        _write_state(job_num, "FAILED", run.run_id if run else None, f"{type(exc).__name__}: {exc}")
-        if run is not None:
-            run.fail(exc)
+        fail_job(job_num, run, exc, overrides)
         raise
-    _write_state(job_num, "FINISHED", run.run_id if run else None, None)
+    return Job(config, track, registry, uri, spec, data, run, overrides, job_num, output_dir, multirun, show_progress)
 
-    if multirun:
-        print(f"job {job_num}: accuracy {result.final_test_accuracy:.4f}  energy {result.total_energy_j:.4g} J"
+
+def fail_job(job_num: int, run: tracking.MlflowRun | None, exc: BaseException, overrides: list[str]) -> None:
+    """Record a job that failed or was interrupted: the sweep's own record first (a local file, and it
+    decides the sweep's exit status), then its MLflow run (FAILED, or KILLED when interrupted)."""
+    _write_state(job_num, "FAILED", run.run_id if run else None, f"{type(exc).__name__}: {exc}", overrides)
+    if run is not None:
+        run.fail(exc)
+
+
+def finish_job(job: Job, result: Any) -> float:
+    """Save and record a finished job's result, and report it; returns its final test accuracy."""
+    try:
+        if job.output_dir is not None:
+            result.save(job.output_dir)
+        if job.run is not None:
+            job.run.finish(result, job.output_dir, log_model=job.track.log_model)
+    except BaseException as exc:
+        fail_job(job.job_num, job.run, exc, job.overrides)
+        raise
+    run, overrides, output_dir = job.run, job.overrides, job.output_dir
+    _write_state(job.job_num, "FINISHED", run.run_id if run else None, None, overrides)
+
+    if job.multirun:
+        print(f"job {job.job_num}: accuracy {result.final_test_accuracy:.4f}  energy {result.total_energy_j:.4g} J"
               + ("  DIVERGED" if result.diverged else "")
               + (f"  [{' '.join(overrides)}]" if overrides else "")
               + (f"  -> {output_dir}" if output_dir is not None else ""))
     else:
+        config, uri, track = job.config, job.uri, job.track
         baseline = hint = None
         where = f"results: {output_dir}" if output_dir else None
         if uri is not None and run is not None:
@@ -188,6 +214,69 @@ def run_job(cfg: DictConfig, *, multirun: bool, output_dir: Path | None = None, 
                      f"look: `memtech ui` (MLflow UI on 127.0.0.1), `memtech compare`; outputs in {output_dir}")
         print(format_summary(result, str(config.get("name")), baseline, where, hint))
     return result.final_test_accuracy
+
+
+def run_job(cfg: DictConfig, *, multirun: bool, output_dir: Path | None = None, job_num: int = 0) -> float | None:
+    """Validate, run, record and report one composed config. Returns the final test accuracy."""
+    from memtech.experiment import run_experiment
+
+    job = open_job(cfg, multirun=multirun, overrides=_job_overrides(), job_num=job_num, output_dir=output_dir)
+    progress = EpochProgress(job.show_progress)
+
+    def on_epoch(record: Any, total: int) -> None:
+        progress(record, total)
+        if job.run is not None:
+            job.run.log_epoch(record)
+
+    limits = _thread_limits(multirun)
+    try:
+        result = run_experiment(job.spec, registry=job.registry, on_epoch=on_epoch, data=job.data)
+    except BaseException as exc:
+        fail_job(job_num, job.run, exc, job.overrides)
+        raise
+    finally:
+        progress.close()
+        if limits is not None:
+            limits.restore_original_limits()
+    return finish_job(job, result)
+
+
+def run_opened_jobs(jobs: Sequence[Job]) -> list[float | None]:
+    """Train opened sweep jobs as replicas of batched jobs (those that can share a batch do; a trainer without
+    replica support trains its jobs one by one), then finish each. A job that fails is recorded FAILED and gives
+    None, as under the joblib launcher; an interruption marks the jobs of the batch under way and is raised."""
+    from memtech.experiment import batch_key, run_batch
+
+    outcomes: list[float | None] = [None] * len(jobs)
+    batches: dict[str, list[int]] = {}
+    for index, job in enumerate(jobs):
+        key = batch_key(job.config) if job.spec.trainer_cls.supports_replicas else f"alone {index}"
+        batches.setdefault(key, []).append(index)
+    limits = _thread_limits(multirun=True)
+    try:
+        for indices in batches.values():
+            members = [jobs[i] for i in indices]
+            callbacks = [(lambda record, total, run=job.run: run.log_epoch(record)) if job.run else None
+                         for job in members]
+            try:
+                results = run_batch([job.spec for job in members], registry=members[0].registry,
+                                    on_epoch=callbacks, data=members[0].data)
+            except BaseException as exc:
+                for job in members:
+                    fail_job(job.job_num, job.run, exc, job.overrides)
+                    print(f"job {job.job_num} FAILED: {type(exc).__name__}: {exc}", file=sys.stderr)
+                if not isinstance(exc, Exception):
+                    raise
+                continue
+            for index, job, result in zip(indices, members, results):
+                try:
+                    outcomes[index] = finish_job(job, result)
+                except Exception as exc:  # noqa: BLE001 - recorded FAILED by finish_job; the others go on
+                    print(f"job {job.job_num} FAILED: {type(exc).__name__}: {exc}", file=sys.stderr)
+    finally:
+        if limits is not None:
+            limits.restore_original_limits()
+    return outcomes
 
 
 def _thread_limits(multirun: bool):
@@ -221,6 +310,15 @@ def _hydra_entry(cfg: DictConfig) -> float | None:
         raise
 
 
+def _register_launcher_plugin() -> None:
+    """Make ``hydra/launcher=batched`` instantiable whatever Hydra's plugin scan found (an editable install's
+    mapped packages are invisible to it)."""
+    from hydra.core.plugins import Plugins
+    from hydra_plugins.memtech_batched_launcher import BatchedLauncher
+
+    Plugins.instance().register(BatchedLauncher)
+
+
 def main() -> None:
     import signal
 
@@ -228,6 +326,7 @@ def main() -> None:
 
     # SIGTERM (`kill`, a scheduler) unwinds like Ctrl-C: a run or sweep stopped either way is marked KILLED
     previous = signal.signal(signal.SIGTERM, terminate_on_sigterm)
+    _register_launcher_plugin()
     try:
         _hydra_entry()
     except KeyboardInterrupt:

@@ -69,3 +69,45 @@ def test_what_shapes_the_arrays_must_be_shared(registry):
     # seeds, memories and schedules are each replica's own
     own = [digits_config("all_sram", seed=1), digits_config("all_mram", mram={"ber": 1e-6}, seed=2)]
     assert batch_key(own[0]) == batch_key(own[1])
+
+
+def _sweep(tmp_path, launcher, *extra):
+    """Run a 4-job digits sweep through memtech-run; returns {overrides: MLflow run} of its child runs."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from memtech import tracking
+
+    uri = f"sqlite:///{tmp_path}/{launcher}.db"
+    command = [str(Path(sys.executable).parent / "memtech-run"), "-m", f"hydra/launcher={launcher}",
+               "trainer.epochs=2", "trainer.hidden=[8]", "memories.mram.ber=1e-5,1e-3", "seed=0,1",
+               f"tracking.uri={uri}", f"hydra.sweep.dir={tmp_path}/{launcher}", *extra]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300,
+                          env={"MEMTECH_RUNS_DIR": str(tmp_path), "PATH": "/usr/bin:/bin"})
+    assert done.returncode == 0, done.stderr[-3000:]
+    client = tracking.client(uri)
+    runs = client.search_runs([client.get_experiment_by_name("memtech").experiment_id])
+    children = [r for r in runs if r.data.tags.get("mlflow.parentRunId")]
+    artifacts = {r.info.run_id: sorted(a.path for a in client.list_artifacts(r.info.run_id)) for r in children}
+    return {(r.data.params["memories.mram.ber"], r.data.params["seed"]): (r, artifacts[r.info.run_id])
+            for r in children}, done.stdout
+
+
+def test_the_batched_launcher_records_what_the_joblib_launcher_records(tmp_path):
+    batched, out = _sweep(tmp_path, "batched", "hydra.launcher.max_replicas=2")
+    assert "4 jobs in 2 batch(es) of up to 2 replicas" in out
+    joblib, _ = _sweep(tmp_path, "joblib_all_cores")
+    assert len(batched) == len(joblib) == 4 and batched.keys() == joblib.keys()
+    for name, (run, artifacts) in batched.items():
+        alone, alone_artifacts = joblib[name]
+        assert run.info.status == alone.info.status == "FINISHED"
+        assert run.data.metrics == alone.data.metrics  # the same numbers: the launcher changes cost, not results
+        differs = {"tracking.uri"}  # each sweep has its own store
+        assert ({k: v for k, v in run.data.params.items() if k not in differs}
+                == {k: v for k, v in alone.data.params.items() if k not in differs})
+        assert artifacts == alone_artifacts
+        assert run.data.tags["memtech.batch"].endswith("2 replicas") and "memtech.batch" not in alone.data.tags
+    for number in range(4):  # Hydra's output folder per job, as every launcher gives
+        folder = tmp_path / "batched" / str(number)
+        assert (folder / ".hydra" / "overrides.yaml").is_file() and (folder / "result.json").is_file()
