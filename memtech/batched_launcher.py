@@ -31,6 +31,7 @@ from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 from memtech.errors import MemtechError
+from memtech.hydra_compose import compose_each_job_once
 
 
 @dataclass
@@ -87,6 +88,7 @@ class BatchedLauncher(Launcher):
 
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
         self.config, self.task_function, self.hydra_context = config, task_function, hydra_context
+        compose_each_job_once(hydra_context.config_loader)
 
     def _compose(self, number: int, overrides: Sequence[str]) -> DictConfig:
         """A job's config as Hydra's launchers compose it (its own hydra.job settings included)."""

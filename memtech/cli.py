@@ -6,6 +6,7 @@ Each subcommand parses its arguments and delegates; the work lives in the module
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 import json
 import sys
 from typing import Sequence
@@ -69,8 +70,9 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 def _cmd_compare(args: argparse.Namespace) -> int:
     from memtech.compare import compare, format_report
 
+    image_format = args.format or (Path(args.output).suffix.lstrip(".") if args.output else "") or "png"
     report = compare(args.target, uri=args.tracking_uri, output=args.output, log_to_parent=not args.no_log,
-                     baselines=args.baseline or ())
+                     baselines=args.baseline or (), image_format=image_format, dpi=args.dpi)
     print(format_report(report))
     return 0
 
@@ -143,8 +145,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("target", nargs="?", help="a parent run id or a unique prefix of one (a sweep), or an experiment "
                                              "name; default: the latest sweep")
     p.add_argument("--tracking-uri", help="MLflow store (default: $MLFLOW_TRACKING_URI, else runs/mlflow.db)")
-    p.add_argument("--output", help="where to write the figure (default: runs/compare/<target>.png)")
-    p.add_argument("--no-log", action="store_true", help="do not log the figure to the parent run")
+    p.add_argument("--output", help="where to write the figure (default: runs/compare/<target>.<format>)")
+    p.add_argument("--format", choices=("png", "pdf", "svg"),
+                   help="the figure's file format (default: the --output suffix, else png)")
+    p.add_argument("--dpi", type=int, default=150, help="resolution of a png figure (default: 150)")
+    p.add_argument("--no-log", action="store_true", help="do not log the figure and the per-point statistics to "
+                                                         "the parent run")
     p.add_argument("--baseline", action="append", metavar="[NAME=]RUN_ID|[NAME=]KEY=VALUE[,KEY=VALUE...]",
                    help="also measure energy and accuracy against this run (repeatable): a run id, a run id prefix, "
                         "or params that pick one compared run, e.g. std=memories.mram.thermal_stability=60,"

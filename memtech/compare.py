@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from memtech import tracking
+from memtech.seedstats import INTERVAL_NAME, SEED_KEY, Estimate, Point, build_points, estimate
 from memtech.errors import ConfigError
 
 ACCURACY, ENERGY, LATENCY = "test_accuracy", "energy_j", "memory_latency_s"
@@ -97,6 +98,13 @@ class Comparison:
     notes: list[str] = field(default_factory=list)
     baselines: list[Baseline] = field(default_factory=list)
     logged: bool = False  # the figure was logged to the parent run
+    points: list[Point] = field(default_factory=list)  # runs grouped by everything swept but the seed
+    point_front: set[int] = field(default_factory=set)  # indices into points: the front of their means
+
+    @property
+    def seeded(self) -> bool:
+        """Some point has several seeds: the table shows points with intervals, not runs."""
+        return any(p.n > 1 for p in self.points)
 
     def baseline_for(self, row: RunRow, name: str) -> RunRow | None:
         return next((b.run for b in self.baselines if b.name == name and b.serves(row)), None)
@@ -365,58 +373,55 @@ def format_baselines(baselines: Sequence[Baseline]) -> str:
     return "\n".join(_grid(header, body))
 
 
-def plot(rows: Sequence[RunRow], front: set[int], path: Path, title: str, swept: Sequence[str],
-         baselines: Sequence[Baseline] = ()) -> Path:
-    import matplotlib.pyplot as plt
+def format_point_table(comparison: "Comparison") -> str:
+    """One line per sweep point: n seeds, mean and 95 % interval of accuracy and energy, and per baseline the
+    mean energy saved, the paired accuracy difference with its interval, and whether it is beyond the noise."""
+    rows, points, baselines = comparison.rows, comparison.points, comparison.baselines
+    keys = [k for k in comparison.swept if k != SEED_KEY]
+    names = _names(baselines)
+    split, area = _columns([*rows, *(b.run for b in baselines)])
+    header = ["pareto", *(_short(k, keys) for k in keys), "n", "accuracy", "acc_ci95", "energy_J", "energy_ci95"]
+    header += ["dynamic_J", "static_J"] if split else []
+    header += ["area_mm2"] if area else []
+    for name in names:
+        header += [f"saved_vs_{name}", f"dacc_vs_{name}", f"dacc_ci95_vs_{name}", f"beyond_noise_vs_{name}"]
+    header += ["diverged", "runs"]
+    body = []
+    order = sorted(range(len(points)), key=lambda i: (-(points[i].accuracy.mean if math.isfinite(points[i].accuracy.mean)
+                                                         else -1), points[i].energy_j.mean))
+    for i in order:
+        point = points[i]
+        line = ["*" if i in comparison.point_front else "", *(point.values.get(k, "") for k in keys), str(point.n),
+                _fmt(point.accuracy.mean, ".4f"), _interval(point.accuracy, ".4f"),
+                _fmt(point.energy_j.mean), _interval(point.energy_j, ".4g")]
+        members = [rows[r] for r in point.rows]
+        if split:
+            line += [_fmt(estimate([m.metrics.get(DYNAMIC, math.nan) for m in members]).mean),
+                     _fmt(estimate([m.metrics.get(STATIC, math.nan) for m in members]).mean)]
+        if area:
+            line += [_fmt(estimate([m.area_mm2 for m in members]).mean)]
+        for name in names:
+            saved, dacc = point.extra[f"saved_vs_{name}"], point.extra[f"dacc_vs_{name}"]
+            beyond = dacc.excludes_zero()
+            line += [_pct(saved.mean), _fmt(dacc.mean, "+.4f"), _interval(dacc, "+.4f"),
+                     "?" if beyond is None else ("yes" if beyond else "no")]
+        line += [f"{point.diverged}/{point.n}" if point.diverged else "",
+                 ",".join(rows[r].run_id[:8] for r in point.rows[:2]) + (",..." if point.n > 2 else "")]
+        body.append(line)
+    return "\n".join(_grid(header, body))
 
-    fig = figure(rows, front, title, swept, baselines)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+
+def _interval(estimate: Estimate, spec: str) -> str:
+    if not math.isfinite(estimate.half_width):
+        return "-"
+    return f"[{format(estimate.low, spec)}, {format(estimate.high, spec)}]"
 
 
-def figure(rows: Sequence[RunRow], front: set[int], title: str, swept: Sequence[str], baselines: Sequence[Baseline] = ()) -> Any:
-    """Accuracy vs energy: the runs, the Pareto front, and each baseline as a marker with a dashed line at
-    its energy and a dotted one at its accuracy. The caller closes the figure."""
-    import matplotlib
+def figure(comparison: "Comparison") -> Any:
+    """The comparison's accuracy-vs-energy figure (:mod:`memtech.figures`); the caller closes it."""
+    from memtech import figures
 
-    matplotlib.use("Agg")  # no display needed, and safe inside sweep workers
-    import matplotlib.pyplot as plt
-
-    # constrained layout fits long labels without tight_layout's "Tight layout not applied" warning
-    fig, ax = plt.subplots(figsize=(7, 4.5), layout="constrained")
-    pts = [(r.energy_j, r.accuracy) for r in rows]
-    ok = [i for i, (e, a) in enumerate(pts) if math.isfinite(e) and math.isfinite(a)]
-    ax.scatter([pts[i][0] for i in ok if i not in front], [pts[i][1] for i in ok if i not in front], color="0.6", label="runs")
-    on_front = sorted((pts[i] for i in front), key=lambda p: p[0])
-    if on_front:
-        ax.plot([p[0] for p in on_front], [p[1] for p in on_front], "o-", color="C3", label="Pareto front")
-    for rank, i in enumerate(sorted(front, key=lambda i: pts[i][0])):
-        label = ", ".join(f"{_short(k, swept)}={rows[i].params.get(k, '')}" for k in swept)
-        if label:  # neighbours on the front often sit close: stagger their labels downwards
-            ax.annotate(label, pts[i], fontsize=7, xytext=(4, -10 - 9 * (rank % 4)), textcoords="offset points")
-    energies = [pts[i][0] for i in ok]
-    markers = "s^Dvp*"
-    for n, b in enumerate(baselines):
-        e, a = b.run.energy_j, b.run.accuracy
-        if not (math.isfinite(e) and math.isfinite(a)):
-            continue
-        color = f"C{n % 8}" if n % 8 != 3 else "C9"  # C3 is the front's colour
-        # a vertical line at its energy: runs left of it save energy, right of it cost more
-        ax.axvline(e, color=color, linestyle="--", linewidth=1, alpha=0.7)
-        ax.axhline(a, color=color, linestyle=":", linewidth=1, alpha=0.5)  # above it: no accuracy cost
-        ax.scatter([e], [a], marker=markers[n % len(markers)], s=60, color=color, edgecolor="black", zorder=3,
-                   label=f"baseline {b.name} ({b.run.run_id[:8]})")
-        energies.append(e)
-    if energies and min(energies) > 0 and max(energies) / min(energies) > 20:
-        ax.set_xscale("log")
-    ax.set_xlabel("energy [J]")
-    ax.set_ylabel("test accuracy")
-    ax.set_title(title, fontsize=10)
-    ax.grid(alpha=0.3)
-    ax.legend(loc="lower right", fontsize=8)
-    return fig
+    return figures.figure(comparison)
 
 
 def _rows(runs: Sequence[Any]) -> list[RunRow]:
@@ -492,6 +497,8 @@ def compare(
     output: str | Path | None = None,
     log_to_parent: bool = True,
     baselines: Sequence[str] = (),
+    image_format: str = "png",
+    dpi: int = 150,
 ) -> Comparison:
     """Collect the runs, find the Pareto front and the baselines, format the table and draw (and log) the
     figure. ``baselines`` are ``--baseline`` texts (see :func:`parse_baseline`) besides the all-SRAM one."""
@@ -515,12 +522,35 @@ def compare(
                              "(different trainer, dataset, seed or processor): its ratios compare unlike runs")
         if note:
             notes.append(note)
+    from memtech import figures
+
+    if image_format not in figures.FORMATS:
+        raise ConfigError("--format", image_format, "one of " + ", ".join(figures.FORMATS))
+    if isinstance(dpi, bool) or not isinstance(dpi, int) or not 10 <= dpi <= 2400:
+        raise ConfigError("--dpi", dpi, "a whole number of dots per inch from 10 to 2400")
     name = (parent or title.split(" ", 1)[-1]).replace("/", "_")
-    path = Path(output) if output else tracking.runs_dir() / "compare" / f"{name}.png"
-    figure = plot(rows, front, path, title, swept, chosen)
-    result = Comparison(title, rows, swept, front, format_table(rows, swept, front, chosen), figure, parent, baselines=chosen)
+    path = Path(output) if output else tracking.runs_dir() / "compare" / f"{name}.{image_format}"
+    result = Comparison(title, rows, swept, front, "", None, parent, baselines=chosen)
+    result.points = build_points(rows, swept, _differences(result))
+    usable = [i for i, p in enumerate(result.points) if p.usable]
+    result.point_front = {usable[k] for k in pareto_front(
+        [(result.points[i].accuracy.mean, result.points[i].energy_j.mean) for i in usable])}
+    if result.seeded:  # the front of the means, and the runs that make it
+        result.front = {r for i in result.point_front for r in result.points[i].rows}
+        result.table = format_point_table(result)
+        result.notes.append(f"accuracy, energy_J: mean over a point's seeds; *_ci95: {INTERVAL_NAME}; dacc_vs_X: "
+                            "paired by seed (each run against its own seed's baseline); beyond_noise_vs_X: whether "
+                            "that interval excludes 0 (? with fewer than 2 seeds)")
+    else:
+        result.table = format_table(rows, swept, front, chosen)
+    result.figure = figures.save(result, path, dpi)
     if parent and log_to_parent:
-        tracking.client(uri).log_artifact(parent, str(figure), "compare")
+        client = tracking.client(uri)
+        client.log_artifact(parent, str(result.figure), "compare")
+        # the per-point statistics, as the table shows them, for scripts and the MLflow UI
+        client.log_dict(parent, {"interval": INTERVAL_NAME, "points": [p.to_json() for p in result.points]},
+                        "compare/points.json")
+        client.log_text(parent, result.table + "\n", "compare/table.txt")
         result.logged = True
     for key, others in followers.items():
         result.notes.append(f"{_short(key, swept)} also sets {', '.join(_short(k, others) for k in others)}")
@@ -531,8 +561,19 @@ def compare(
     return result
 
 
+def _differences(comparison: Comparison) -> dict[str, Any]:
+    """Per-run paired differences to each baseline (energy share saved, accuracy difference)."""
+    out = {}
+    for name in _names(comparison.baselines):
+        out[f"saved_vs_{name}"] = lambda row, name=name: comparison.relative(row, name)[0]
+        out[f"dacc_vs_{name}"] = lambda row, name=name: comparison.relative(row, name)[1]
+    return out
+
+
 def format_report(comparison: Comparison) -> str:
-    lines = [f"{comparison.title}: {len(comparison.rows)} runs, * = on the accuracy-vs-energy Pareto front", comparison.table]
+    what = (f"{len(comparison.points)} points of {len(comparison.rows)} runs (seeds pooled)" if comparison.seeded
+            else f"{len(comparison.rows)} runs")
+    lines = [f"{comparison.title}: {what}, * = on the accuracy-vs-energy Pareto front", comparison.table]
     if comparison.baselines:
         lines.append("saved_vs_X = share of baseline X's energy saved (negative: costs more); dacc_vs_X = accuracy minus X's")
         lines.append(format_baselines(comparison.baselines))

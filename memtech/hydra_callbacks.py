@@ -110,11 +110,13 @@ def validate_sweep(config: DictConfig) -> None:
     from hydra.core.global_hydra import GlobalHydra
     from hydra.core.hydra_config import HydraConfig
 
+    from memtech.hydra_compose import compose_each_job_once
     from memtech.hydra_main import validate_job_config
 
     if not GlobalHydra.instance().is_initialized():
         return
     loader = GlobalHydra.instance().hydra.config_loader
+    compose_each_job_once(loader)  # composed here, checked by Hydra's sweeper, run by the launcher: once
     jobs = sweep_job_overrides(config, loader)
     if not jobs:
         return  # another sweeper: each job checks its own config before it starts

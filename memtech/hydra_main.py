@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import hydra
+import yaml
 from hydra.core.config_store import ConfigStore
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
@@ -166,7 +167,8 @@ def open_job(cfg: DictConfig, *, multirun: bool, overrides: list[str], job_num: 
                     "(tracking=none runs without recording)"
                 ) from exc
             run.log_params(config)
-            run.log_text(OmegaConf.to_yaml(config), "config.yaml")
+            # PyYAML on the plain config: OmegaConf.to_yaml re-wraps it first (~50 ms per job in a sweep)
+            run.log_text(yaml.safe_dump(config, sort_keys=False, allow_unicode=True), "config.yaml")
             run.log_text("\n".join(overrides) + "\n", "overrides.txt")
         if spec_error is not None:
             raise spec_error

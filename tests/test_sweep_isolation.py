@@ -100,13 +100,14 @@ def test_end_interrupted_sweep_closes_the_parent_and_its_running_jobs(tmp_path, 
 
 
 @pytest.mark.slow
-def test_a_sweep_stopped_by_sigterm_leaves_no_run_running(tmp_path):
+@pytest.mark.parametrize("launcher", [["hydra/launcher=basic"], ["hydra/launcher=batched", "hydra.launcher.n_jobs=1"]])
+def test_a_sweep_stopped_by_sigterm_leaves_no_run_running(tmp_path, launcher):
     import os
     import signal
     import time
 
     uri = f"sqlite:///{tmp_path}/mlflow.db"
-    command = [sys.executable, "-c", "from memtech.hydra_main import main; main()", "-m", "hydra/launcher=basic",
+    command = [sys.executable, "-c", "from memtech.hydra_main import main; main()", "-m", *launcher,
                "trainer.epochs=2000", "seed=0,1", f"tracking.uri={uri}", f"hydra.sweep.dir={tmp_path}/sweep"]
     env = {**os.environ, "MEMTECH_RUNS_DIR": str(tmp_path), "PYTHONUNBUFFERED": "1"}
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)

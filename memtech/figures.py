@@ -1,0 +1,141 @@
+"""The accuracy-against-energy figure of a comparison, fit for a paper.
+
+One panel per trainer and data set (a sweep that mixes networks gets one panel each); every point is a sweep
+point (its seeds' mean, with error bars of the 95 % interval when it has several seeds) labelled by its swept
+values, or by a number with a key beside the panel when there are too many to label in place; the Pareto
+front joins the points no other beats; each baseline is a marker with a dashed line at its energy and a dotted
+one at its accuracy. Points with a diverged or unfinished run are drawn apart, in a strip under the panel
+with its own energy axis, so that they never stretch the axes of the others. The legend sits outside the axes.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any, Sequence
+
+FORMATS = ("png", "pdf", "svg")
+LABELLED_IN_PLACE = 10  # up to this many points per panel carry their swept values next to them
+_MARKERS = "s^Dvp*"
+
+
+def _panel_key(params: dict[str, str]) -> tuple[str, str]:
+    return params.get("trainer.name", ""), params.get("dataset.name", "")
+
+
+def _label(values: dict[str, str], short: Any) -> str:
+    return ", ".join(f"{short(k)}={v}" for k, v in values.items())
+
+
+def figure(comparison: Any) -> Any:
+    """The figure of ``comparison`` (a :class:`memtech.compare.Comparison`); the caller closes it."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display needed, and safe inside sweep workers
+    import matplotlib.pyplot as plt
+
+    rows, points = comparison.rows, comparison.points
+    panels: dict[tuple[str, str], list[int]] = {}
+    for index, point in enumerate(points):
+        panels.setdefault(_panel_key(rows[point.rows[0]].params), []).append(index)
+    fig, axes = plt.subplots(1, len(panels), figsize=(6.4 * len(panels) + 2.2, 4.8), layout="constrained",
+                             squeeze=False)
+    handles: dict[str, Any] = {}
+    for ax, (key, indices) in zip(axes[0], panels.items()):
+        _draw_panel(ax, comparison, indices, handles)
+        trainer, dataset = key
+        network = f"{trainer} on {dataset}" if trainer and dataset else ""
+        ax.set_title(f"{comparison.title}" + (f"\n{network}" if network and len(panels) > 1 else
+                                             (f" ({network})" if network else "")), fontsize=10)
+    # off the data: the legend to the right of the panels
+    fig.legend(list(handles.values()), list(handles.keys()), loc="outside right upper", fontsize=8)
+    return fig
+
+
+def _draw_panel(ax: Any, comparison: Any, indices: list[int], handles: dict[str, Any]) -> None:
+    from memtech.compare import _short
+
+    points, swept = comparison.points, [k for k in comparison.swept if k != "seed"]
+
+    def short(key: str) -> str:
+        return _short(key, swept)
+
+    drawn = [i for i in indices if points[i].usable and math.isfinite(points[i].accuracy.mean)
+             and math.isfinite(points[i].energy_j.mean)]
+    apart = [i for i in indices if i not in drawn]
+    x = [points[i].energy_j.mean for i in drawn]
+    y = [points[i].accuracy.mean for i in drawn]
+    xerr = [points[i].energy_j.half_width if math.isfinite(points[i].energy_j.half_width) else 0.0 for i in drawn]
+    yerr = [points[i].accuracy.half_width if math.isfinite(points[i].accuracy.half_width) else 0.0 for i in drawn]
+    seeded = any(points[i].n > 1 for i in drawn)
+    label = "sweep points (mean ± 95 % CI over seeds)" if seeded else "runs"
+    if drawn:
+        handles[label] = ax.errorbar(x, y, xerr=xerr if seeded else None, yerr=yerr if seeded else None, fmt="o",
+                                     color="0.45", ecolor="0.7", elinewidth=1, capsize=2, markersize=4)
+    front = sorted((i for i in drawn if i in comparison.point_front), key=lambda i: points[i].energy_j.mean)
+    if front:
+        (line,) = ax.plot([points[i].energy_j.mean for i in front], [points[i].accuracy.mean for i in front], "o-",
+                          color="C3", markersize=5)
+        handles["Pareto front (of the means)"] = line
+    key_lines = []
+    in_place = len(drawn) <= LABELLED_IN_PLACE
+    for rank, i in enumerate(sorted(drawn, key=lambda i: points[i].energy_j.mean)):
+        text = _label(points[i].values, short)
+        if not text:
+            continue
+        if in_place:  # neighbours often sit close: stagger their labels
+            ax.annotate(text, (points[i].energy_j.mean, points[i].accuracy.mean), fontsize=6.5,
+                        xytext=(4, -10 - 8 * (rank % 4)), textcoords="offset points")
+        else:
+            ax.annotate(str(i + 1), (points[i].energy_j.mean, points[i].accuracy.mean), fontsize=6,
+                        xytext=(3, 3), textcoords="offset points")
+            key_lines.append(f"{i + 1}: {text}")
+    energies = list(x)
+    for n, baseline in enumerate(comparison.baselines):
+        e, a = baseline.run.energy_j, baseline.run.accuracy
+        serves = any(baseline.serves(comparison.rows[r]) for i in indices for r in points[i].rows)
+        if not (serves and math.isfinite(e) and math.isfinite(a)):
+            continue
+        color = f"C{n % 8}" if n % 8 != 3 else "C9"  # C3 is the front's colour
+        ax.axvline(e, color=color, linestyle="--", linewidth=1, alpha=0.7)  # left of it: saves energy
+        ax.axhline(a, color=color, linestyle=":", linewidth=1, alpha=0.5)  # above it: no accuracy cost
+        handles[f"baseline {baseline.name} ({baseline.run.run_id[:8]})"] = ax.scatter(
+            [e], [a], marker=_MARKERS[n % len(_MARKERS)], s=60, color=color, edgecolor="black", zorder=3)
+        energies.append(e)
+    if energies and min(energies) > 0 and max(energies) / min(energies) > 20:
+        ax.set_xscale("log")
+    ax.set_xlabel("energy of a training run [J]")
+    ax.set_ylabel("test accuracy [fraction of the test set]")
+    ax.grid(alpha=0.3)
+    if apart:
+        _draw_apart(ax, points, apart, short, handles)
+    if key_lines:
+        ax.text(1.02, 0.0, "\n".join(key_lines), transform=ax.transAxes, fontsize=5.5, va="bottom",
+                family="monospace")
+
+
+def _draw_apart(ax: Any, points: Sequence[Any], apart: list[int], short: Any, handles: dict[str, Any]) -> None:
+    """Points with a diverged or unfinished run: a strip under the panel, on an energy axis of its own."""
+    strip = ax.inset_axes((0.0, -0.42, 1.0, 0.1))
+    energies = []
+    for i in apart:
+        point = points[i]
+        e = point.energy_j.mean if math.isfinite(point.energy_j.mean) else 0.0
+        energies.append(e)
+        handles["diverged or unfinished (apart)"] = strip.scatter([e], [0], marker="x", color="C3")
+        strip.annotate(_label(point.values, short), (e, 0), fontsize=5.5, xytext=(3, 3), textcoords="offset points")
+    strip.set_yticks([])
+    strip.set_xlabel("energy [J] of points with a diverged or unfinished run (mean of their finished runs)",
+                     fontsize=7)
+    strip.tick_params(labelsize=7)
+
+
+def save(comparison: Any, path: Path, dpi: int = 150) -> Path:
+    """Write the figure; its format follows the file's suffix (png, pdf or svg)."""
+    import matplotlib.pyplot as plt
+
+    fig = figure(comparison)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=dpi, bbox_inches="tight")  # the key and the strip sit outside the axes
+    plt.close(fig)
+    return path
