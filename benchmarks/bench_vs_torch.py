@@ -26,6 +26,7 @@ import numpy as np
 
 from memtech import backend
 from memtech.plugins import load_plugins
+from memtech.replicas import load_replicas
 from memtech.storage import ROLES, Memory, SimClock, TensorStore
 
 SHAPES = {
@@ -79,9 +80,9 @@ def time_memtech(shape: str, case: str, steps: int, repeats: int, device: str, r
     trainer = mlp_cls(params, n_features, n_classes, xp, replicas=replicas)
     memory_config = MEMTECH_CASES[case][0]
     technologies = {
-        "sram": registry.memory("sram").from_config({"capacity_mb": 64.0 * replicas}, "memories.sram"),
+        "sram": registry.memory("sram").from_config({"capacity_mb": 64.0}, "memories.sram"),
         "weights": registry.memory(memory_config["technology"]).from_config(
-            {**{k: v for k, v in memory_config.items() if k != "technology"}, "capacity_mb": 64.0 * replicas},
+            {**{k: v for k, v in memory_config.items() if k != "technology"}, "capacity_mb": 64.0},
             "memories.weights"),
     }
     placement = {role: "sram" for role in ROLES}
@@ -91,9 +92,11 @@ def time_memtech(shape: str, case: str, steps: int, repeats: int, device: str, r
     sync = (lambda: xp.cuda.Stream.null.synchronize()) if device == "gpu" else (lambda: None)
 
     def run() -> float:
-        memories = {name: Memory(name, tech, seed=0) for name, tech in technologies.items()}
-        store = TensorStore(trainer.role_sizes(batch), memories, xp, SimClock())
-        store.enter_phase("bench", placement, trainer.initial_values(np.random.default_rng(0)))
+        # each replica its own memories and seed, as in a batched sweep
+        stores = [TensorStore(trainer.role_sizes(batch), {name: Memory(name, tech, seed=r)
+                                                          for name, tech in technologies.items()}, xp, SimClock())
+                  for r in range(replicas)]
+        store = load_replicas(stores, "bench", placement, trainer.initial_values(np.random.default_rng(0)), xp)
         for i in range(min(10, steps)):  # warm-up: allocator, BLAS threads, CuPy kernels
             trainer.train_step(store, xs[i % 16], ys[i % 16])
         sync()
@@ -175,8 +178,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--shape", choices=[*SHAPES, "both"], default="both")
     parser.add_argument("--steps", type=int, help="training steps per timed run (default: per shape)")
     parser.add_argument("--repeats", type=int, default=3, help="timed runs per measurement; the fastest counts")
-    parser.add_argument("--replicas", type=int, default=16,
-                        help="also time this many networks trained as one batched job (DESIGN.md §6); 1 skips it")
+    parser.add_argument("--replicas", type=int, nargs="+", default=[4, 16, 64],
+                        help="also time K networks trained as one batched job, for each K given (DESIGN.md §9), "
+                             "each replica with its own memories; at K = 16 also with injection (mram, BER 1e-5 "
+                             "and 1e-4); 1 skips it")
     parser.add_argument("--device", choices=["cpu", "gpu", "both"], default="both",
                         help="both: CPU, and GPU where CuPy/CUDA (memtech) or CUDA (torch) are present")
     args = parser.parse_args(argv)
@@ -196,6 +201,7 @@ def main(argv: list[str] | None = None) -> int:
     shapes = list(SHAPES) if args.shape == "both" else [args.shape]
 
     print(f"\n{'shape':<7} {'device':<6} {'memtech case':<15} {'memtech steps/s':>16} {'torch steps/s':>14} {'memtech/torch':>14} {'vs sram':>8}")
+    print("(vs sram: against the same shape and device in error-free SRAM, at the same K for the xK rows)")
     for shape in shapes:
         steps = args.steps or DEFAULT_STEPS[shape]
         for device in devices:
@@ -213,15 +219,20 @@ def main(argv: list[str] | None = None) -> int:
                 note = "" if timing.finite else "  (loss went non-finite)"
                 print(f"{shape:<7} {device:<6} {case:<15} {timing.steps_per_s:16.1f} {torch_rate} {ratio} "
                       f"{timing.steps_per_s / sram_rate:8.2f}{note}", flush=True)
-            if run_memtech and args.replicas > 1:
-                # K networks per step: compare network-steps per second with torch running them one by one
-                batched = time_memtech(shape, "sram", max(3, steps // args.replicas), args.repeats, device,
-                                       registry, replicas=args.replicas)
-                rate = batched.steps_per_s * args.replicas
-                torch_rate = f"{torch_timing.steps_per_s:14.1f}" if torch_timing else f"{'-':>14}"
-                ratio = f"{rate / torch_timing.steps_per_s:14.2f}" if torch_timing else f"{'-':>14}"
-                print(f"{shape:<7} {device:<6} {f'sram x{args.replicas}':<15} {rate:16.1f} {torch_rate} {ratio} "
-                      f"{rate / sram_rate:8.2f}  (network-steps/s)", flush=True)
+            batched_sram = {}
+            for k in args.replicas if run_memtech else []:
+                # K networks per step: network-steps per second against torch running them one by one
+                for case in ("sram", "mram", "mram_1e-4") if k == 16 else ("sram",):
+                    if k <= 1:
+                        continue
+                    batched = time_memtech(shape, case, max(3, steps // k), args.repeats, device, registry, replicas=k)
+                    rate = batched.steps_per_s * k
+                    batched_sram.setdefault(k, rate)
+                    torch_rate = f"{torch_timing.steps_per_s:14.1f}" if torch_timing else f"{'-':>14}"
+                    ratio = f"{rate / torch_timing.steps_per_s:14.2f}" if torch_timing else f"{'-':>14}"
+                    # the last column: against the same K in error-free SRAM (the cost of injection at K)
+                    print(f"{shape:<7} {device:<6} {f'{case} x{k}':<15} {rate:16.1f} {torch_rate} {ratio} "
+                          f"{rate / batched_sram[k]:8.2f}  (network-steps/s)", flush=True)
             if not run_memtech and torch_timing:
                 print(f"{shape:<7} {device:<6} {'(no memtech)':<15} {'-':>16} {torch_timing.steps_per_s:14.1f}")
     print("\nshapes: " + "; ".join(f"{k} = {v[0]}-{'-'.join(map(str, v[1]))}-{v[2]} at batch {v[3]}" for k, v in SHAPES.items()))

@@ -347,12 +347,16 @@ def run_batch(
     k = len(specs)
     runs = [_ReplicaRun(s, m, role_sizes, xp, epochs * batches_per_epoch, trainer.macs_per_step)
             for s, m in zip(specs, memories)]
-    store: Any = runs[0].store if k == 1 else ReplicaStore([run.store for run in runs], xp)
     # one generator alone (as trainers always had it); one per replica in a batch: each starts as it would alone
     initial = trainer.initial_values(runs[0].init_rng if k == 1 else [run.init_rng for run in runs])
-    for r, run in enumerate(runs):
-        own = initial if k == 1 else {role: v.reshape(k, -1)[r] for role, v in initial.items()}
-        run.store.enter_phase(run.first_phase.name, run.first_phase.placement, own)
+    if k == 1:
+        runs[0].store.enter_phase(runs[0].first_phase.name, runs[0].first_phase.placement, initial)
+        store: Any = runs[0].store
+    else:  # every replica's own first phase
+        for r, run in enumerate(runs):
+            run.store.enter_phase(run.first_phase.name, run.first_phase.placement,
+                                  {role: v.reshape(k, -1)[r] for role, v in initial.items()})
+        store = ReplicaStore([run.store for run in runs], xp)
     inputs_train, inputs_test = data.network_inputs()
     x_train, y_train = xp.asarray(inputs_train), xp.asarray(data.y_train)
     x_test, y_test = xp.asarray(inputs_test), xp.asarray(data.y_test)

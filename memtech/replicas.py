@@ -55,3 +55,12 @@ class ReplicaStore:
 
     def peek(self, role: str) -> Any:
         return self.xp.concatenate([store.peek(role) for store in self.stores])
+
+
+def load_replicas(stores: Sequence[TensorStore], phase: str, placement: Any, initial: Any, xp: Any) -> Any:
+    """Place every replica's roles for ``phase`` with its row of the replica-major ``initial`` values; returns
+    the store a trainer steps: the replica's own store when there is one, else a :class:`ReplicaStore`."""
+    k = len(stores)
+    for r, store in enumerate(stores):
+        store.enter_phase(phase, placement, {role: v.reshape(k, -1)[r] for role, v in initial.items()})
+    return stores[0] if k == 1 else ReplicaStore(stores, xp)

@@ -98,7 +98,8 @@ def test_the_batched_launcher_records_what_the_joblib_launcher_records(tmp_path)
     batched, out = _sweep(tmp_path, "batched", "hydra.launcher.max_replicas=2")
     assert "4 jobs in 2 batch(es) of up to 2 replicas" in out
     joblib, _ = _sweep(tmp_path, "joblib_all_cores")
-    assert len(batched) == len(joblib) == 4 and batched.keys() == joblib.keys()
+    # every job keeps its own seed and BER (one composition per job, never another job's values)
+    assert set(batched) == set(joblib) == {(ber, seed) for ber in ("1e-05", "0.001") for seed in ("0", "1")}
     for name, (run, artifacts) in batched.items():
         alone, alone_artifacts = joblib[name]
         assert run.info.status == alone.info.status == "FINISHED"
