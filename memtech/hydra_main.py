@@ -168,8 +168,8 @@ def open_job(cfg: DictConfig, *, multirun: bool, overrides: list[str], job_num: 
                 ) from exc
             run.log_params(config)
             # PyYAML on the plain config: OmegaConf.to_yaml re-wraps it first (~50 ms per job in a sweep)
-            run.log_text(yaml.safe_dump(config, sort_keys=False, allow_unicode=True), "config.yaml")
-            run.log_text("\n".join(overrides) + "\n", "overrides.txt")
+            run.log_files({"config.yaml": yaml.safe_dump(config, sort_keys=False, allow_unicode=True),
+                           "overrides.txt": "\n".join(overrides) + "\n"})
         if spec_error is not None:
             raise spec_error
     except BaseException as exc:
@@ -258,6 +258,9 @@ def run_opened_jobs(jobs: Sequence[Job]) -> list[float | None]:
     try:
         for indices in batches.values():
             members = [jobs[i] for i in indices]
+            for job in members:
+                if job.run is not None:  # a batch's runs get their curves in their final log_batch
+                    job.run.flush_every = None
             callbacks = [(lambda record, total, run=job.run: run.log_epoch(record)) if job.run else None
                          for job in members]
             try:

@@ -130,19 +130,32 @@ def _quiet_store_setup() -> None:
             logger.setLevel(logging.WARNING)
 
 
+_CLIENTS: dict[str, Any] = {}  # one MLflow client per store and process (a batched worker logs many runs)
+_EXPERIMENT_IDS: dict[tuple[str, str], str] = {}
+
+
 def client(uri: str) -> Any:
     from mlflow import MlflowClient
 
-    _quiet_store_setup()
-    path = _sqlite_path(uri)
-    if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    return MlflowClient(tracking_uri=uri)
+    if uri not in _CLIENTS:
+        _quiet_store_setup()
+        path = _sqlite_path(uri)
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        _CLIENTS[uri] = MlflowClient(tracking_uri=uri)
+    return _CLIENTS[uri]
 
 
 def prepare_store(uri: str, experiment: str) -> str:
-    """Create the store (schema) and the experiment if needed; return the experiment id."""
-    mlflow_client = client(uri)
+    """Create the store (schema) and the experiment if needed; return the experiment id (looked up once per
+    process and store)."""
+    key = (uri, experiment)
+    if key not in _EXPERIMENT_IDS:
+        _EXPERIMENT_IDS[key] = _experiment_id(client(uri), uri, experiment)
+    return _EXPERIMENT_IDS[key]
+
+
+def _experiment_id(mlflow_client: Any, uri: str, experiment: str) -> str:
     found = mlflow_client.get_experiment_by_name(experiment)
     if found is not None:
         return found.experiment_id
@@ -255,6 +268,8 @@ class MlflowRun:
         self.run_id: str = self.run.info.run_id
         self._pending: list[Any] = []
         self._RunTag = RunTag
+        # epochs buffered between two log_batch calls (live curves in the UI); None: all sent at the end
+        self.flush_every: int | None = EPOCH_FLUSH
 
     # -- during the run
     def log_params(self, config: Mapping[str, Any]) -> None:
@@ -267,13 +282,30 @@ class MlflowRun:
     def log_text(self, text: str, artifact_file: str) -> None:
         self.client.log_text(self.run_id, text, artifact_file)
 
+    def log_files(self, files: Mapping[str, str | bytes | Path]) -> None:
+        """Log several artifacts in one call: {artifact path: text, bytes, or a file to copy}. Each artifact
+        call costs a store query and a copy, so a run's artifacts go in two calls (at its start and its end)."""
+        import shutil
+
+        with tempfile.TemporaryDirectory() as tmp:
+            for name, content in files.items():
+                target = Path(tmp) / name
+                target.parent.mkdir(parents=True, exist_ok=True)
+                if isinstance(content, Path):
+                    shutil.copyfile(content, target)
+                elif isinstance(content, bytes):
+                    target.write_bytes(content)
+                else:
+                    target.write_text(content)
+            self.client.log_artifacts(self.run_id, tmp)
+
     def log_epoch(self, record: Any) -> None:
         from mlflow.entities import Metric
 
         now_ms = int(time.time() * 1000)
         for key in ("train_loss", "test_loss", "test_accuracy", "energy_j", "sim_time_s"):
             self._pending.append(Metric(f"epoch.{key}", float(getattr(record, key)), now_ms, record.epoch))
-        if record.epoch % EPOCH_FLUSH == 0:
+        if self.flush_every and record.epoch % self.flush_every == 0:
             self.flush()
 
     def flush(self) -> None:
@@ -285,22 +317,29 @@ class MlflowRun:
     def finish(self, result: Any, output_dir: Path | None, log_model: bool = True) -> None:
         from mlflow.entities import Metric
 
-        self.flush()
         now_ms = int(time.time() * 1000)
-        metrics = [Metric(k, float(v), now_ms, result.iterations) for k, v in sorted(result.metrics().items())]
-        for chunk in _chunks(metrics, _MAX_BATCH["metrics"]):
-            self.client.log_batch(self.run_id, metrics=chunk)
+        # the epochs still buffered, the final metrics and the tags: one log_batch where MLflow's limits allow
+        metrics = self._pending + [Metric(k, float(v), now_ms, result.iterations)
+                                   for k, v in sorted(result.metrics().items())]
+        self._pending = []
         tags = [self._RunTag("memtech.diverged", str(result.diverged).lower())]
         tags += [self._RunTag(f"memtech.plugin.{c}", v) for c, v in result.plugins.items()]
-        self.client.log_batch(self.run_id, tags=tags)
-        self.client.log_dict(self.run_id, result.memory_cards, "memory_cards.json")
-        self.client.log_dict(self.run_id, [row.__dict__ for row in result.accounting], "accounting.json")
-        if log_model:
-            with tempfile.TemporaryDirectory() as tmp:
+        metric_chunks = list(_chunks(metrics, _MAX_BATCH["metrics"])) or [[]]
+        tag_chunks = list(_chunks(tags, _MAX_BATCH["tags"]))
+        for n in range(max(len(metric_chunks), len(tag_chunks))):
+            self.client.log_batch(self.run_id, metrics=metric_chunks[n] if n < len(metric_chunks) else [],
+                                  tags=tag_chunks[n] if n < len(tag_chunks) else [])
+        files: dict[str, str | bytes | Path] = {
+            "memory_cards.json": json.dumps(result.memory_cards, indent=2),
+            "accounting.json": json.dumps([row.__dict__ for row in result.accounting], indent=2),
+        }
+        with tempfile.TemporaryDirectory() as tmp:
+            if log_model:
                 folder = result.save(Path(tmp) / "model") if output_dir is None else Path(output_dir)
                 for name in ("model.npz", "result.json"):
                     if (folder / name).is_file():
-                        self.client.log_artifact(self.run_id, str(folder / name), "model")
+                        files[f"model/{name}"] = folder / name
+            self.log_files(files)  # one artifact call for all of them
         self.client.set_terminated(self.run_id, "FINISHED")
 
     def fail(self, exc: BaseException) -> None:

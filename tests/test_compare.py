@@ -299,3 +299,44 @@ def test_a_diverged_run_is_listed_but_never_on_the_front(tmp_path):
     report = compare(parent, uri=uri, output=tmp_path / "fig.png", log_to_parent=False)
     assert {report.rows[i].run_id for i in report.front} == {ids["10"]}
     assert "diverged" in format_report(report)
+
+
+def test_seeds_pool_into_points_whose_front_and_findings_account_for_the_noise(tmp_path, capsys):
+    """Two BERs x 4 seeds, each seed with its own all-SRAM baseline. At 1e-5 the accuracy matches the
+    baseline within the seeds' noise; at 1e-3 it is 0.05 lower on every seed: beyond the noise."""
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    parent = tracking.start_parent_run(uri, "memtech", "seeded sweep", {})
+    experiment_id = tracking.prepare_store(uri, "memtech")
+    client = tracking.client(uri)
+    noise = [0.004, -0.003, 0.001, -0.002]
+    for seed in range(4):
+        base = client.create_run(experiment_id, tags={"memtech.all_sram": "true", "memtech.baseline_key": f"k{seed}"})
+        _log(client, base.info.run_id, {"seed": str(seed)}, 0.95 + noise[seed], 10.0)
+        client.set_terminated(base.info.run_id, "FINISHED")
+        for ber, (dacc, energy) in {"1e-05": (noise[3 - seed], 6.0 + 0.1 * seed), "0.001": (-0.05, 5.0)}.items():
+            run = client.create_run(experiment_id, tags={tracking.PARENT_ID_TAG: parent, "memtech.all_sram": "false",
+                                                         "memtech.baseline_key": f"k{seed}"})
+            _log(client, run.info.run_id, {"memories.mram.ber": ber, "seed": str(seed)}, 0.95 + noise[seed] + dacc, energy)
+            client.set_terminated(run.info.run_id, "FINISHED")
+    report = compare(parent, uri=uri, output=tmp_path / "seeded.svg", image_format="svg")
+    assert report.seeded and [p.n for p in report.points] == [4, 4]
+    by_ber = {p.values["memories.mram.ber"]: p for p in report.points}
+    assert by_ber["0.001"].extra["dacc_vs_sram"].mean == pytest.approx(-0.05)
+    assert by_ber["0.001"].extra["dacc_vs_sram"].excludes_zero() is True
+    assert by_ber["1e-05"].extra["dacc_vs_sram"].excludes_zero() is False
+    assert by_ber["1e-05"].energy_j.mean == pytest.approx(6.15)
+    assert report.point_front == {0, 1}  # more accurate but costlier vs cheaper: both on the front of the means
+    lines = format_report(report).splitlines()
+    assert "n" in lines[1].split() and "beyond_noise_vs_sram" in lines[1].split()
+    by_line = {("0.001" if " 0.001 " in line else "1e-05"): line for line in lines[2:4]}
+    assert " yes " in by_line["0.001"] and " no " in by_line["1e-05"]
+    assert (tmp_path / "seeded.svg").read_text().lstrip().startswith(("<?xml", "<svg"))
+    # the parent run carries the same statistics
+    logged = {a.path for a in client.list_artifacts(parent, "compare")}
+    assert {"compare/points.json", "compare/table.txt"} <= logged
+    # the command line: --format pdf writes a PDF where --output points
+    assert cli.main(["compare", parent, "--tracking-uri", uri, "--no-log", "--format", "pdf", "--dpi", "72",
+                     "--output", str(tmp_path / "fig.pdf")]) == 0
+    assert (tmp_path / "fig.pdf").read_bytes().startswith(b"%PDF")
+    with pytest.raises(ConfigError, match="--dpi"):
+        compare(parent, uri=uri, output=tmp_path / "x.png", log_to_parent=False, dpi=0)
