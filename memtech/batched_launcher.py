@@ -122,13 +122,16 @@ class BatchedLauncher(Launcher):
         tasks = [([configs[i] for i in batch], f"{number + 1} of {len(batches)}")
                  for number, batch in enumerate(batches)]
         if min(workers, len(batches)) == 1:  # no pool to start: run here
-            returns = [run_batch_of_jobs(self.hydra_context, self.task_function, jobs, name, None)
+            returns = [run_batch_of_jobs(self.hydra_context.callbacks, self.task_function, jobs, name, None)
                        for jobs, name in tasks]
         else:
             from joblib import Parallel, delayed
 
             returns = Parallel(n_jobs=min(workers, len(batches)), backend="loky")(
-                delayed(run_batch_of_jobs)(self.hydra_context, self.task_function, jobs, name, singleton_state)
+                # the callbacks only: the config loader holds every composed job (hydra_compose), which the
+                # workers do not need
+                delayed(run_batch_of_jobs)(self.hydra_context.callbacks, self.task_function, jobs, name,
+                                           singleton_state)
                 for jobs, name in tasks)
         by_number = {ret.hydra_cfg.hydra.job.num: ret for batch in returns for ret in batch}
         return [by_number[initial_job_idx + i] for i in range(len(configs))]
@@ -158,7 +161,7 @@ def _job_return(config: DictConfig) -> tuple[JobReturn, DictConfig, Path]:
     return ret, task_cfg, Path(output_dir)
 
 
-def run_batch_of_jobs(hydra_context: HydraContext, task_function: TaskFunction, configs: Sequence[DictConfig],
+def run_batch_of_jobs(callbacks: Any, task_function: TaskFunction, configs: Sequence[DictConfig],
                       batch_name: str, singleton_state: dict[Any, Any] | None) -> list[JobReturn]:
     """Run one batch: prepare every job as Hydra would, open each (validated, then recorded), train the opened
     ones together, finish each. A job that fails on its own is FAILED alone; the others go on."""
@@ -167,7 +170,6 @@ def run_batch_of_jobs(hydra_context: HydraContext, task_function: TaskFunction, 
     setup_globals()
     if singleton_state is not None:
         Singleton.set_state(singleton_state)
-    callbacks = hydra_context.callbacks
     hydra_config = HydraConfig.instance()
     saved = hydra_config.cfg
     returns, opened, opened_at = [], [], []

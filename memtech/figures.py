@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 FORMATS = ("png", "pdf", "svg")
-LABELLED_IN_PLACE = 10  # up to this many points per panel carry their swept values next to them
+LABELLED_IN_PLACE = 8  # up to this many points per panel carry their swept values next to them
 _MARKERS = "s^Dvp*"
 
 
@@ -38,21 +38,38 @@ def figure(comparison: Any) -> Any:
     panels: dict[tuple[str, str], list[int]] = {}
     for index, point in enumerate(points):
         panels.setdefault(_panel_key(rows[point.rows[0]].params), []).append(index)
-    fig, axes = plt.subplots(1, len(panels), figsize=(6.4 * len(panels) + 2.2, 4.8), layout="constrained",
-                             squeeze=False)
+    keyed = [sum(1 for i in indices if _drawn(points[i])) > LABELLED_IN_PLACE for indices in panels.values()]
+    apart = any(not _drawn(points[i]) for indices in panels.values() for i in indices)
+    # per panel: the plot and, when its points are numbered, a column for their key; a strip row under the
+    # plots for the points drawn apart
+    widths = [r for k in keyed for r in ((5.0, 2.6) if k else (5.0, 0.01))]
+    fig = plt.figure(figsize=(sum(widths) * 1.15 + 0.6, 5.6 if apart else 4.9), layout="constrained")
+    grid = fig.add_gridspec(2 if apart else 1, len(widths), width_ratios=widths,
+                            height_ratios=(6, 1) if apart else None)
     handles: dict[str, Any] = {}
-    for ax, (key, indices) in zip(axes[0], panels.items()):
-        _draw_panel(ax, comparison, indices, handles)
+    for n, (key, indices) in enumerate(panels.items()):
+        ax = fig.add_subplot(grid[0, 2 * n])
+        key_ax = fig.add_subplot(grid[0, 2 * n + 1])
+        key_ax.axis("off")
+        strip = fig.add_subplot(grid[1, 2 * n]) if apart else None
+        _draw_panel(ax, key_ax, strip, comparison, indices, handles)
         trainer, dataset = key
         network = f"{trainer} on {dataset}" if trainer and dataset else ""
-        ax.set_title(f"{comparison.title}" + (f"\n{network}" if network and len(panels) > 1 else
-                                             (f" ({network})" if network else "")), fontsize=10)
-    # off the data: the legend to the right of the panels
-    fig.legend(list(handles.values()), list(handles.keys()), loc="outside right upper", fontsize=8)
+        ax.set_title(comparison.title + (f"\n{network}" if network else ""), fontsize=10)
+    # off the data: the legend under the panels
+    fig.legend(list(handles.values()), list(handles.keys()), loc="outside lower center", ncols=min(3, len(handles)),
+               fontsize=8)
     return fig
 
 
-def _draw_panel(ax: Any, comparison: Any, indices: list[int], handles: dict[str, Any]) -> None:
+def _drawn(point: Any) -> bool:
+    """Drawn in the panel itself: every run finished without diverging, and the means exist."""
+    return point.usable and math.isfinite(point.accuracy.mean) and math.isfinite(point.energy_j.mean)
+
+
+def _draw_panel(ax: Any, key_ax: Any, strip: Any, comparison: Any, indices: list[int], handles: dict[str, Any]) -> None:
+    from matplotlib.ticker import EngFormatter
+
     from memtech.compare import _short
 
     points, swept = comparison.points, [k for k in comparison.swept if k != "seed"]
@@ -60,8 +77,7 @@ def _draw_panel(ax: Any, comparison: Any, indices: list[int], handles: dict[str,
     def short(key: str) -> str:
         return _short(key, swept)
 
-    drawn = [i for i in indices if points[i].usable and math.isfinite(points[i].accuracy.mean)
-             and math.isfinite(points[i].energy_j.mean)]
+    drawn = [i for i in indices if _drawn(points[i])]
     apart = [i for i in indices if i not in drawn]
     x = [points[i].energy_j.mean for i in drawn]
     y = [points[i].accuracy.mean for i in drawn]
@@ -71,7 +87,7 @@ def _draw_panel(ax: Any, comparison: Any, indices: list[int], handles: dict[str,
     label = "sweep points (mean ± 95 % CI over seeds)" if seeded else "runs"
     if drawn:
         handles[label] = ax.errorbar(x, y, xerr=xerr if seeded else None, yerr=yerr if seeded else None, fmt="o",
-                                     color="0.45", ecolor="0.7", elinewidth=1, capsize=2, markersize=4)
+                                     color="0.45", ecolor="0.75", elinewidth=1, capsize=2, markersize=4)
     front = sorted((i for i in drawn if i in comparison.point_front), key=lambda i: points[i].energy_j.mean)
     if front:
         (line,) = ax.plot([points[i].energy_j.mean for i in front], [points[i].accuracy.mean for i in front], "o-",
@@ -79,17 +95,16 @@ def _draw_panel(ax: Any, comparison: Any, indices: list[int], handles: dict[str,
         handles["Pareto front (of the means)"] = line
     key_lines = []
     in_place = len(drawn) <= LABELLED_IN_PLACE
-    for rank, i in enumerate(sorted(drawn, key=lambda i: points[i].energy_j.mean)):
+    for number, i in enumerate(sorted(drawn, key=lambda i: points[i].energy_j.mean), start=1):
         text = _label(points[i].values, short)
         if not text:
             continue
+        where = (points[i].energy_j.mean, points[i].accuracy.mean)
         if in_place:  # neighbours often sit close: stagger their labels
-            ax.annotate(text, (points[i].energy_j.mean, points[i].accuracy.mean), fontsize=6.5,
-                        xytext=(4, -10 - 8 * (rank % 4)), textcoords="offset points")
-        else:
-            ax.annotate(str(i + 1), (points[i].energy_j.mean, points[i].accuracy.mean), fontsize=6,
-                        xytext=(3, 3), textcoords="offset points")
-            key_lines.append(f"{i + 1}: {text}")
+            ax.annotate(text, where, fontsize=6.5, xytext=(4, -10 - 8 * (number % 4)), textcoords="offset points")
+        else:  # numbered from the least energy up, with the key beside the panel
+            ax.annotate(str(number), where, fontsize=6, xytext=(3, 3), textcoords="offset points")
+            key_lines.append(f"{number:>2}: {text}")
     energies = list(x)
     for n, baseline in enumerate(comparison.baselines):
         e, a = baseline.run.energy_j, baseline.run.accuracy
@@ -104,30 +119,32 @@ def _draw_panel(ax: Any, comparison: Any, indices: list[int], handles: dict[str,
         energies.append(e)
     if energies and min(energies) > 0 and max(energies) / min(energies) > 20:
         ax.set_xscale("log")
+    ax.xaxis.set_major_formatter(EngFormatter(unit=""))  # 150 µ (J on the label), not 0.000150
     ax.set_xlabel("energy of a training run [J]")
     ax.set_ylabel("test accuracy [fraction of the test set]")
     ax.grid(alpha=0.3)
-    if apart:
-        _draw_apart(ax, points, apart, short, handles)
     if key_lines:
-        ax.text(1.02, 0.0, "\n".join(key_lines), transform=ax.transAxes, fontsize=5.5, va="bottom",
-                family="monospace")
+        key_ax.text(0.0, 1.0, "\n".join(key_lines), transform=key_ax.transAxes, fontsize=6, va="top",
+                    family="monospace")
+    if strip is not None:
+        _draw_apart(strip, points, apart, short, handles)
 
 
-def _draw_apart(ax: Any, points: Sequence[Any], apart: list[int], short: Any, handles: dict[str, Any]) -> None:
-    """Points with a diverged or unfinished run: a strip under the panel, on an energy axis of its own."""
-    strip = ax.inset_axes((0.0, -0.42, 1.0, 0.1))
-    energies = []
+def _draw_apart(strip: Any, points: Sequence[Any], apart: list[int], short: Any, handles: dict[str, Any]) -> None:
+    """Points with a diverged or unfinished run, on an energy axis of their own under the panel."""
+    from matplotlib.ticker import EngFormatter
+
     for i in apart:
         point = points[i]
         e = point.energy_j.mean if math.isfinite(point.energy_j.mean) else 0.0
-        energies.append(e)
-        handles["diverged or unfinished (apart)"] = strip.scatter([e], [0], marker="x", color="C3")
+        handles["diverged or unfinished (drawn apart)"] = strip.scatter([e], [0], marker="x", color="C3")
         strip.annotate(_label(point.values, short), (e, 0), fontsize=5.5, xytext=(3, 3), textcoords="offset points")
     strip.set_yticks([])
-    strip.set_xlabel("energy [J] of points with a diverged or unfinished run (mean of their finished runs)",
-                     fontsize=7)
+    strip.xaxis.set_major_formatter(EngFormatter(unit=""))
+    strip.set_xlabel("points with a diverged or unfinished run: energy [J] (mean of their finished runs)", fontsize=7)
     strip.tick_params(labelsize=7)
+    if not apart:
+        strip.axis("off")
 
 
 def save(comparison: Any, path: Path, dpi: int = 150) -> Path:

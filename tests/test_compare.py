@@ -278,7 +278,7 @@ def test_figure_draws_the_baselines(tradeoff, tmp_path):
         ax = fig.axes[0]
         labels = [t.get_text() for t in fig.legends[0].get_texts()]
         assert f"baseline sram ({ids['sram'][:8]})" in labels and f"baseline std ({standard[:8]})" in labels
-        vertical = {line.get_xdata()[0] for line in ax.get_lines() if line.get_linestyle() == "--"}
+        vertical = {line.get_xdata()[0] for ax in fig.axes for line in ax.get_lines() if line.get_linestyle() == "--"}
         assert vertical == {4.0, 2.0, 10.0}  # each baseline's energy (both all-SRAM runs and std)
     finally:
         plt.close(fig)

@@ -33,7 +33,10 @@ def _build_wheel(out: Path) -> Path:
 def test_wheel_install_runs_from_another_folder(tmp_path):
     wheel = _build_wheel(tmp_path / "dist")
     with zipfile.ZipFile(wheel) as archive:
-        shipped = {name for name in archive.namelist() if name.startswith("memtech_conf/")}
+        everything = set(archive.namelist())
+    shipped = {name for name in everything if name.startswith("memtech_conf/")}
+    # hydra/launcher=batched: Hydra finds launchers only in its hydra_plugins namespace
+    assert "hydra_plugins/memtech_batched_launcher/__init__.py" in everything
     expected = {"memtech_conf/" + str(p.relative_to(ROOT / "conf")) for p in (ROOT / "conf").rglob("*.yaml")}
     assert expected <= shipped, f"config files missing from the wheel: {sorted(expected - shipped)}"
     venv = tmp_path / "venv"
