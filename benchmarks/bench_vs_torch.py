@@ -96,7 +96,8 @@ def time_memtech(shape: str, case: str, steps: int, repeats: int, device: str, r
         stores = [TensorStore(trainer.role_sizes(batch), {name: Memory(name, tech, seed=r)
                                                           for name, tech in technologies.items()}, xp, SimClock())
                   for r in range(replicas)]
-        store = load_replicas(stores, "bench", placement, trainer.initial_values(np.random.default_rng(0)), xp)
+        store = load_replicas(stores, [("bench", placement)] * replicas,
+                              trainer.initial_values(np.random.default_rng(0)), xp)
         for i in range(min(10, steps)):  # warm-up: allocator, BLAS threads, CuPy kernels
             trainer.train_step(store, xs[i % 16], ys[i % 16])
         sync()

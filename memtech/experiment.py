@@ -22,7 +22,7 @@ from memtech.errors import CapacityError, ConfigError
 from memtech.memory import MemoryTechnology
 from memtech.params import knob
 from memtech.plugins import Registry, get_registry
-from memtech.replicas import ReplicaStore
+from memtech.replicas import load_replicas
 from memtech.results import EpochRecord, MemoryPhaseTotals, RunResult
 from memtech.schedule import Schedule
 from memtech.storage import Memory, SimClock, TensorStore
@@ -349,14 +349,8 @@ def run_batch(
             for s, m in zip(specs, memories)]
     # one generator alone (as trainers always had it); one per replica in a batch: each starts as it would alone
     initial = trainer.initial_values(runs[0].init_rng if k == 1 else [run.init_rng for run in runs])
-    if k == 1:
-        runs[0].store.enter_phase(runs[0].first_phase.name, runs[0].first_phase.placement, initial)
-        store: Any = runs[0].store
-    else:  # every replica's own first phase
-        for r, run in enumerate(runs):
-            run.store.enter_phase(run.first_phase.name, run.first_phase.placement,
-                                  {role: v.reshape(k, -1)[r] for role, v in initial.items()})
-        store = ReplicaStore([run.store for run in runs], xp)
+    store = load_replicas([run.store for run in runs], [(run.first_phase.name, run.first_phase.placement)
+                                                        for run in runs], initial, xp)
     inputs_train, inputs_test = data.network_inputs()
     x_train, y_train = xp.asarray(inputs_train), xp.asarray(data.y_train)
     x_test, y_test = xp.asarray(inputs_test), xp.asarray(data.y_test)
@@ -391,10 +385,11 @@ def run_batch(
                 if not any(run.active for run in runs):
                     break
             evaluations = _evaluate(trainer, stored_values(), x_test, y_test, xp)
-            for r, run in enumerate(training):
-                record = run.end_epoch(epoch, evaluations[runs.index(run)], xp)
-                if callbacks[runs.index(run)] is not None:
-                    callbacks[runs.index(run)](record, epochs)
+            for run, evaluation, callback in zip(runs, evaluations, callbacks):
+                if run in training:  # a replica that diverged in an earlier epoch records no more epochs
+                    record = run.end_epoch(epoch, evaluation, xp)
+                    if callback is not None:
+                        callback(record, epochs)
 
         final = stored_values()
         evaluations = _evaluate(trainer, final, x_test, y_test, xp)

@@ -57,10 +57,11 @@ class ReplicaStore:
         return self.xp.concatenate([store.peek(role) for store in self.stores])
 
 
-def load_replicas(stores: Sequence[TensorStore], phase: str, placement: Any, initial: Any, xp: Any) -> Any:
-    """Place every replica's roles for ``phase`` with its row of the replica-major ``initial`` values; returns
-    the store a trainer steps: the replica's own store when there is one, else a :class:`ReplicaStore`."""
+def load_replicas(stores: Sequence[TensorStore], phases: Sequence[tuple[str, Any]], initial: Any, xp: Any) -> Any:
+    """Place replica r's roles for its own first phase ``phases[r]`` (name, placement) with its row of the
+    replica-major ``initial`` values; returns the store a trainer steps: the replica's own store when there is
+    one, else a :class:`ReplicaStore`."""
     k = len(stores)
-    for r, store in enumerate(stores):
+    for r, (store, (phase, placement)) in enumerate(zip(stores, phases)):
         store.enter_phase(phase, placement, {role: v.reshape(k, -1)[r] for role, v in initial.items()})
     return stores[0] if k == 1 else ReplicaStore(stores, xp)
