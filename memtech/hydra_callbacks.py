@@ -34,15 +34,10 @@ _OPEN_PARENT: tuple[str, str] | None = None
 _SWEEP_ENDED = False  # on_multirun_end was reached: an open parent then means its closing failed
 
 
-def terminate_on_sigterm(signum: int, frame: Any) -> None:
-    """SIGTERM (`kill`, a scheduler ending the job) unwinds like Ctrl-C, so open runs get closed."""
-    raise SystemExit(128 + signum)
-
-
 def end_interrupted_sweep() -> None:
     """Close the parent run of a sweep that did not end normally, and the jobs it left RUNNING: KILLED when
     the sweep was interrupted (Ctrl-C, SIGTERM, a crash), FAILED when the sweep ended but closing its parent
-    failed. Never raises; a second SIGTERM meanwhile is ignored. Called by memtech.hydra_main.main."""
+    failed. Never raises; a second Ctrl-C or SIGTERM meanwhile is ignored. Called by memtech.hydra_main.main."""
     global _OPEN_PARENT
     if _OPEN_PARENT is None:
         return
@@ -50,7 +45,8 @@ def end_interrupted_sweep() -> None:
     _OPEN_PARENT = None
     status = "FAILED" if _SWEEP_ENDED else "KILLED"
     in_main_thread = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGTERM, signal.SIG_IGN) if in_main_thread else None
+    held = (signal.SIGINT, signal.SIGTERM) if in_main_thread else ()
+    previous = {signum: signal.signal(signum, signal.SIG_IGN) for signum in held}  # a second Ctrl-C waits
     try:
         client = tracking.client(uri)
         left_running = [run for run in tracking.child_runs(uri, parent_run_id) if run.info.status == "RUNNING"]
@@ -65,8 +61,8 @@ def end_interrupted_sweep() -> None:
     except Exception as exc:  # noqa: BLE001 - the interruption itself is what the user must see
         print(f"memtech: could not mark the sweep's open runs {status}: {type(exc).__name__}: {exc}", file=sys.stderr)
     finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def _release_reused_workers() -> None:

@@ -325,21 +325,20 @@ def _register_launcher_plugin() -> None:
 
 
 def main() -> None:
-    import signal
+    from memtech.hydra_callbacks import FAILED_JOBS, end_interrupted_sweep
+    from memtech.interrupts import unwinding_on_signals
 
-    from memtech.hydra_callbacks import FAILED_JOBS, end_interrupted_sweep, terminate_on_sigterm
-
-    # SIGTERM (`kill`, a scheduler) unwinds like Ctrl-C: a run or sweep stopped either way is marked KILLED
-    previous = signal.signal(signal.SIGTERM, terminate_on_sigterm)
     _register_launcher_plugin()
-    try:
-        _hydra_entry()
-    except KeyboardInterrupt:
-        print("memtech-run: interrupted", file=sys.stderr)  # Ctrl-C needs no traceback
-        sys.exit(130)
-    finally:
-        end_interrupted_sweep()  # closes what an interrupted sweep left open; nothing after a normal end
-        signal.signal(signal.SIGTERM, previous)
+    # SIGTERM (`kill`, a scheduler) unwinds like Ctrl-C, and neither cuts a store write in half: a run or
+    # sweep stopped either way is marked KILLED
+    with unwinding_on_signals():
+        try:
+            _hydra_entry()
+        except KeyboardInterrupt:
+            print("memtech-run: interrupted", file=sys.stderr)  # Ctrl-C needs no traceback
+            sys.exit(130)
+        finally:
+            end_interrupted_sweep()  # closes what an interrupted sweep left open; nothing after a normal end
     if FAILED_JOBS:
         sys.exit(1)
 

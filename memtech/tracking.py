@@ -16,6 +16,7 @@ Design requirements:
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -27,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
+from memtech import interrupts
 from memtech.errors import ConfigError, MemtechError
 from memtech.params import build, knob
 
@@ -130,7 +132,27 @@ def _quiet_store_setup() -> None:
             logger.setLevel(logging.WARNING)
 
 
-_CLIENTS: dict[str, Any] = {}  # one MLflow client per store and process (a batched worker logs many runs)
+class SignalSafeClient:
+    """An MlflowClient whose calls Ctrl-C or SIGTERM cannot cut in half (see :mod:`memtech.interrupts`): a
+    signal that arrives during a call is raised when the call returns."""
+
+    def __init__(self, inner: Any):
+        self._inner = inner
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self._inner, name)
+        if not callable(attribute):
+            return attribute
+
+        @functools.wraps(attribute)
+        def call(*args: Any, **kwargs: Any) -> Any:
+            with interrupts.signal_safe():
+                return attribute(*args, **kwargs)
+
+        return call
+
+
+_CLIENTS: dict[str, SignalSafeClient] = {}  # one client per store and process (a batched worker logs many runs)
 _EXPERIMENT_IDS: dict[tuple[str, str], str] = {}
 
 
@@ -142,7 +164,7 @@ def client(uri: str) -> Any:
         path = _sqlite_path(uri)
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
-        _CLIENTS[uri] = MlflowClient(tracking_uri=uri)
+        _CLIENTS[uri] = SignalSafeClient(MlflowClient(tracking_uri=uri))
     return _CLIENTS[uri]
 
 
