@@ -9,17 +9,19 @@ training starts.
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import math
+import sys
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from memtech import backend
+from memtech import backend, resources
 from memtech.dataset import Data, Dataset
 from memtech.errors import CapacityError, ConfigError
-from memtech.memory import MemoryTechnology
+from memtech.memory import MemoryTechnology, check_models
 from memtech.params import knob
 from memtech.plugins import Registry, get_registry
 from memtech.replicas import load_replicas
@@ -30,7 +32,8 @@ from memtech.trainer import Trainer
 
 # Keys the engine reads; the others belong to the layers around it (tracking, Hydra).
 ENGINE_KEYS = {"seed", "device", "memories", "schedule", "trainer", "dataset", "processor"}
-PASSIVE_KEYS = {"tracking", "hydra", "name", "description", "plugins_dir", "progress", "output_dir", "experiment"}
+PASSIVE_KEYS = {"tracking", "hydra", "name", "description", "plugins_dir", "plugins_strict", "progress", "output_dir",
+                "experiment"}
 
 
 @dataclass(frozen=True)
@@ -75,8 +78,7 @@ def build_spec(config: Mapping[str, Any], registry: Registry | None = None) -> E
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ConfigError("seed", seed, "a non-negative integer")
     device = config.get("device", "cpu")
-    if device not in backend.DEVICES:
-        raise ConfigError("device", device, "one of " + ", ".join(backend.DEVICES))
+    backend.check_device(device)  # CuPy and a GPU for device=gpu, before any work or run is recorded
 
     memories: dict[str, MemoryTechnology] = {}
     for name, memory_config in _mapping(config, "memories").items():
@@ -86,6 +88,7 @@ def build_spec(config: Mapping[str, Any], registry: Registry | None = None) -> E
         technology = memory_config.get("technology")
         cls = registry.memory(technology, key=f"{key}.technology")
         memories[name] = cls.from_config({k: v for k, v in memory_config.items() if k != "technology"}, key)
+        check_models(memories[name], key, registry.origin("memory", technology))
     if not memories:
         raise ConfigError("memories", {}, "at least one memory")
 
@@ -229,9 +232,13 @@ def _prepare(specs: Sequence[ExperimentSpec], data: Data | None, xp: Any
     data = data or spec.dataset.load_checked()
     trainer = spec.trainer_cls.create(spec.trainer_params, data.n_features, data.n_classes, xp,
                                       replicas=len(specs), input_shape=data.sample_shape)
-    batch_size = min(spec.trainer_params.batch_size, len(data.x_train))
+    n_train = len(data.x_train)
+    batch_size = min(spec.trainer_params.batch_size, n_train)  # a quick run on a small subset: full batches
+    resources.check_iterations(spec.trainer_params.epochs, math.ceil(n_train / batch_size), batch_size, n_train)
     role_sizes = trainer.role_sizes(batch_size)  # of one replica
-    return data, trainer, batch_size, role_sizes, [_memories(s, role_sizes) for s in specs]
+    memories = [_memories(s, role_sizes) for s in specs]
+    resources.check_memory(role_sizes, len(specs), xp)
+    return data, trainer, batch_size, role_sizes, memories
 
 
 def preflight(spec: ExperimentSpec, data: Data | None = None) -> Data:
@@ -253,7 +260,8 @@ class _ReplicaRun:
         self.init_rng = np.random.default_rng([spec.seed, 1])
         self.shuffle_rng = np.random.default_rng([spec.seed, 2])
         bounds = spec.schedule.iteration_bounds(total_iterations)
-        self.phase_at = [phase for phase, start, end in bounds for _ in range(start, end)]
+        self._phases = [phase for phase, _, _ in bounds]
+        self._phase_ends = [end for _, _, end in bounds]  # non-decreasing; a phase holds [previous end, end)
         # A phase whose share rounds to no iteration is skipped: nothing is loaded into its memories.
         self.first_phase = next(phase for phase, start, end in bounds if end > start)
         self._macs_per_step = macs_per_step
@@ -279,7 +287,8 @@ class _ReplicaRun:
         return self._compute_s_by_batch[batch]
 
     def before_step(self) -> None:
-        phase = self.phase_at[self.iteration]
+        # the first phase that ends after this iteration (bisect skips the empty ones)
+        phase = self._phases[bisect.bisect_right(self._phase_ends, self.iteration)]
         if phase.name != self.store.phase:
             self.store.enter_phase(phase.name, phase.placement)
 
@@ -339,6 +348,9 @@ def run_batch(
     spec = specs[0]
     xp = backend.array_module(spec.device)
     data, trainer, batch_size, role_sizes, memories = _prepare(specs, data, xp)
+    if batch_size < spec.trainer_params.batch_size:  # said once per job, not silently
+        print(f"memtech: trainer.batch_size={spec.trainer_params.batch_size} is more than the {batch_size} training "
+              f"samples of {spec.dataset.name}: every step uses all {batch_size} (full-batch training)", file=sys.stderr)
 
     # ---- all checks done: the work starts here ----
     n_train = len(data.x_train)

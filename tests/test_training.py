@@ -162,3 +162,10 @@ def test_same_seed_is_identical_in_another_process(registry):
     here = run_experiment(config, registry=registry).metrics()
     assert json.loads(out) == json.loads(json.dumps(here))
     assert here["flips"] > 0
+
+
+def test_a_batch_larger_than_the_training_set_is_clamped_and_said_so(registry, capsys):
+    result = run_experiment(digits_config(epochs=2, hidden=[8], batch_size=5000), registry=registry)
+    assert result.iterations == 2  # one full batch per epoch
+    assert ("memtech: trainer.batch_size=5000 is more than the 1348 training samples of digits: every step uses "
+            "all 1348 (full-batch training)") in capsys.readouterr().err
