@@ -71,3 +71,33 @@ def read_cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
         raise ConfigError(KEY, str(path), f"a CIFAR-10 binary batch with labels 0-9, got label {int(labels[row])} "
                           f"in record {row} (is it CIFAR-100?)")
     return records[:, 1:].reshape(-1, 3, 32, 32), labels
+
+
+def read_npz(path: str | Path, key: str, expected: str) -> dict[str, np.ndarray]:
+    """Every array of an ``.npz`` file (np.savez), loaded without pickle. Anything else (no such file, not a
+    zip archive, a truncated or corrupt archive, pickled objects) is a ConfigError naming ``key`` and the
+    file, with ``expected`` and what was wrong."""
+    import zipfile
+
+    def refuse(problem: str) -> ConfigError:
+        return ConfigError(key, str(path), f"{expected} ({problem})")
+
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise refuse("no such file")
+    # checked first: on a file that is no zip archive np.load guesses a pickle and says so, which misleads
+    with open(path, "rb") as head:
+        if head.read(6) == b"\x93NUMPY":
+            shape = np.load(path, mmap_mode="r", allow_pickle=False).shape
+            raise refuse(f"it holds a single array of shape {shape}: save with np.savez(path, x=..., y=...)")
+    if not zipfile.is_zipfile(path):
+        raise refuse("this file is not a zip archive, as np.savez writes; truncated, or not an .npz")
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            return {name: archive[name] for name in archive.files}
+    except ValueError as exc:
+        if "allow_pickle" in str(exc):
+            raise refuse("it holds pickled objects, which memtech never loads: save plain arrays") from None
+        raise refuse(f"an array could not be read: {exc}") from None
+    except (OSError, EOFError, zipfile.BadZipFile, zlib.error, KeyError) as exc:
+        raise refuse(f"an array could not be read: {type(exc).__name__}: {exc}") from None

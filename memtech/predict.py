@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from memtech.datafiles import read_npz
 from memtech.dataset import Normalization
 from memtech.errors import ConfigError
 from memtech.plugins import Registry, get_registry
@@ -30,25 +31,19 @@ DATA_EXPECTED = "an existing .npz file with an array 'x' (or 'x_test') and optio
 def load_data(path: str | Path) -> tuple[np.ndarray, np.ndarray | None]:
     """``(x, y or None)`` from a ``.npz`` file, loaded without pickle; a ConfigError naming ``data`` for
     anything else (a missing file, a ``.npy`` array, a file that is no zip archive)."""
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError("data", str(path), DATA_EXPECTED + " (no such file)")
-    try:
-        loaded = np.load(path, allow_pickle=False)
-    except (ValueError, OSError, EOFError) as exc:  # numpy's words for "not a NumPy file": pickle, size, ...
-        raise ConfigError("data", str(path), f"{DATA_EXPECTED} (it is not a NumPy file: {exc})") from exc
-    if not isinstance(loaded, np.lib.npyio.NpzFile):
-        raise ConfigError("data", str(path), f"{DATA_EXPECTED} (it holds a single array of shape {loaded.shape}: "
-                          "save with np.savez(path, x=...))")
-    try:
-        with loaded as f:
-            arrays = {name: f[name] for name in f.files}
-    except (ValueError, OSError, EOFError) as exc:
-        raise ConfigError("data", str(path), f"{DATA_EXPECTED} (an array could not be read: {exc})") from exc
+    arrays = read_npz(path, "data", DATA_EXPECTED)
     x = arrays.get("x", arrays.get("x_test"))
     if x is None:
         raise ConfigError("data", str(path), f"{DATA_EXPECTED} (it holds {sorted(arrays)})")
-    return x, arrays.get("y", arrays.get("y_test"))
+    y = arrays.get("y", arrays.get("y_test"))
+    if y is not None:
+        whole = np.issubdtype(y.dtype, np.integer) or (
+            np.issubdtype(y.dtype, np.floating) and bool(np.isfinite(y).all()) and bool((y == np.round(y)).all()))
+        if not whole or y.ndim != 1 or len(y) != len(x):
+            raise ConfigError("data", str(path), f"{DATA_EXPECTED}, y holding one whole-number class label per "
+                              f"sample of x ({len(x)}), got y of dtype {y.dtype} and shape {y.shape}")
+        y = y.astype(np.int64)
+    return x, y
 
 
 class StoredModel:
@@ -60,6 +55,12 @@ class StoredModel:
         params = cls.build_params(model["trainer_params"], "model.trainer_params")
         input_shape = model.get("input_shape")  # absent in models stored before image data sets existed
         self.trainer = cls.create(params, model["n_features"], model["n_classes"], np, input_shape=input_shape)
+        sizes = self.trainer.role_sizes(1)
+        for role in ("weights", "biases"):
+            stored = values.get(role)
+            if stored is None or stored.size != sizes[role]:
+                raise ConfigError("model", model["trainer"], f"a model whose stored {role} fit its network "
+                                  f"({sizes[role]} values), got {None if stored is None else stored.size}")
         self.values = values
         self.n_features = model["n_features"]
         self.input_shape = tuple(input_shape) if input_shape else (self.n_features,)

@@ -12,6 +12,8 @@ from typing import Any
 
 import numpy as np
 
+from memtech.errors import ConfigError
+
 
 @dataclass
 class EpochRecord:
@@ -185,8 +187,21 @@ def save_model(path: Path, values: dict[str, np.ndarray], model: dict[str, Any])
     np.savez(path, **arrays)
 
 
+MODEL_EXPECTED = "a model.npz as memtech-run saves it (a run's output folder holds one)"
+
+
 def load_model_file(path: str | Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    with np.load(path, allow_pickle=False) as f:
-        values = {key.split("/", 1)[1]: f[key] for key in f.files if key.startswith("values/")}
-        model = json.loads(str(f["model_json"]))
+    """(stored values by role, the model description); a ConfigError naming ``model`` for a file that is not
+    a complete model.npz (garbage, truncated, another .npz)."""
+    from memtech.datafiles import read_npz
+
+    arrays = read_npz(path, "model", MODEL_EXPECTED)
+    values = {key.split("/", 1)[1]: array for key, array in arrays.items() if key.startswith("values/")}
+    try:
+        model = json.loads(str(arrays["model_json"]))
+        missing = [k for k in ("trainer", "trainer_params", "n_features", "n_classes") if k not in model]
+    except (KeyError, ValueError):
+        missing = ["model_json"]
+    if missing or not values:
+        raise ConfigError("model", str(path), f"{MODEL_EXPECTED} (it lacks {', '.join(missing) or 'the stored values'})")
     return values, model

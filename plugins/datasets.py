@@ -5,7 +5,6 @@ The standard image sets (MNIST, Fashion-MNIST, CIFAR-10) are in ``image_datasets
 
 from __future__ import annotations
 
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,6 +13,7 @@ import numpy as np
 import memtech
 from memtech import ConfigError, Data, Dataset, knob
 from memtech.dataset import normalize_per_channel
+from memtech.datafiles import read_npz
 
 
 def _split(x: np.ndarray, y: np.ndarray, test_fraction: float, seed: int, n_classes: int,
@@ -124,15 +124,8 @@ class Npz(Dataset):
         return x
 
     def load(self) -> Data:
-        path = Path(self.params.path).expanduser()
-        if not path.is_file():
-            raise ConfigError("dataset.path", self.params.path, "an existing .npz file")
-        try:
-            with np.load(path, allow_pickle=False) as f:
-                arrays = dict(f)
-        except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
-            raise ConfigError("dataset.path", self.params.path,
-                              f"a NumPy .npz file without pickled objects (np.savez); reading it said: {exc}") from None
+        arrays = read_npz(self.params.path, "dataset.path",
+                          "an .npz file with x_train, y_train, x_test, y_test (or x, y), saved by np.savez")
         if {"x_train", "y_train", "x_test", "y_test"} <= set(arrays):
             x_train, x_test = arrays["x_train"], arrays["x_test"]
             shape = _sample_shape(x_train)
@@ -144,6 +137,10 @@ class Npz(Dataset):
             )
         elif {"x", "y"} <= set(arrays):
             x = arrays["x"]
+            if len(x) != len(arrays["y"]):  # checked before the split indexes y by x's samples
+                raise ConfigError("dataset.path", self.params.path,
+                                  f"an .npz with one label per sample, got {len(x)} samples in x and "
+                                  f"{len(arrays['y'])} labels in y")
             shape = _sample_shape(x)
             x = _flat(self._scaled("x", x))
             data = _split(x, arrays["y"], self.params.test_fraction, self.params.split_seed,
@@ -151,7 +148,23 @@ class Npz(Dataset):
         else:
             raise ConfigError("dataset.path", self.params.path,
                               f"an .npz with arrays x_train, y_train, x_test, y_test (or x, y), got {sorted(arrays)}")
+        _check_every_class_present(self.params.path, np.concatenate([data.y_train.ravel(), data.y_test.ravel()]))
         return normalize_per_channel(data) if self.params.normalize else data
+
+
+def _check_every_class_present(path: str, labels: np.ndarray) -> None:
+    """The class count is inferred as max label + 1, so labels 1..10 or 20..29 would add classes no sample
+    has (the network still trains, on a wrong output layer): refuse them and say how to renumber."""
+    if labels.size == 0 or not np.issubdtype(labels.dtype, np.integer) or labels.min() < 0:
+        return  # left for the data check to refuse by name
+    present = np.unique(labels)
+    if len(present) != int(present[-1]) + 1:
+        absent = sorted(set(range(int(present[-1]) + 1)) - set(present.tolist()))
+        shown = ", ".join(map(str, absent[:10])) + (", ..." if len(absent) > 10 else "")
+        raise ConfigError("dataset.path", path,
+                          f"an .npz whose labels are the classes 0..n-1, each present, got labels "
+                          f"{int(present[0])}..{int(present[-1])} with no sample of class {shown} (renumber "
+                          "them: np.unique(y, return_inverse=True)[1])")
 
 
 def _flat(x: np.ndarray) -> np.ndarray:

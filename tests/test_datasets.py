@@ -57,16 +57,16 @@ def test_npz_with_x_and_y_is_split(registry, tmp_path):
 
 
 def test_npz_errors_name_the_path(registry, tmp_path):
-    with pytest.raises(ConfigError, match="dataset.path must be an existing .npz file, got '.*nope.npz'"):
+    with pytest.raises(ConfigError, match=r"dataset.path must be an .npz file .*\(no such file\), got '.*nope.npz'"):
         load(registry, "npz", path=str(tmp_path / "nope.npz"))
     np.savez(tmp_path / "odd.npz", images=np.zeros(3))
     with pytest.raises(ConfigError, match="dataset.path must be an .npz with arrays x_train"):
         load(registry, "npz", path=str(tmp_path / "odd.npz"))
     np.savez(tmp_path / "pickled.npz", x=np.array([{"a": 1}], dtype=object), y=np.array([0]))
-    with pytest.raises(ConfigError, match="dataset.path must be a NumPy .npz file without pickled objects"):
+    with pytest.raises(ConfigError, match="dataset.path must be an .npz file .* holds pickled objects, which memtech never loads"):
         load(registry, "npz", path=str(tmp_path / "pickled.npz"))
     (tmp_path / "garbage.npz").write_text("not a zip file")
-    with pytest.raises(ConfigError, match="dataset.path must be a NumPy .npz file .*got '.*garbage.npz'"):
+    with pytest.raises(ConfigError, match="dataset.path must be an .npz file .*not a zip archive.*got '.*garbage.npz'"):
         load(registry, "npz", path=str(tmp_path / "garbage.npz"))
 
 

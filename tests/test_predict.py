@@ -62,7 +62,7 @@ def test_cli_predict_bad_data_is_a_clean_error(saved_run, tmp_path, capsys, kind
     assert err.startswith("memtech: error: data must be an existing .npz file with an array 'x'"), err
     assert err.rstrip().endswith(f"got {str(path)!r}") and "Traceback" not in err
     assert len(err.splitlines()) == 1
-    assert {"missing": "no such file", "npy": "single array of shape (3, 64)", "not_npz": "not a NumPy file",
+    assert {"missing": "no such file", "npy": "single array of shape (3, 64)", "not_npz": "not a zip archive",
             "npy_named_npz": "single array of shape (3, 64)"}[kind] in err
 
 
