@@ -22,7 +22,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from memtech import tracking
-from memtech.errors import MemtechError
+from memtech.errors import ConfigError, MemtechError
 
 BLAS_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS",
             "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")
@@ -96,6 +96,20 @@ def sweep_job_overrides(config: DictConfig, config_loader: Any) -> list[list[str
 _DATASETS_KEPT = 4  # loaded datasets kept while checking a sweep (jobs that share one load it once)
 
 
+def check_launcher(launcher: Any) -> None:
+    """The launcher's worker and batch counts (joblib's and the batched launcher's keys), checked before the
+    sweep's parent run exists: joblib itself says only "n_jobs == 0 in Parallel has no meaning"."""
+    if not isinstance(launcher, DictConfig):
+        return
+    n_jobs = launcher.get("n_jobs")
+    if "n_jobs" in launcher and n_jobs is not None and (isinstance(n_jobs, bool) or not isinstance(n_jobs, int) or n_jobs == 0):
+        raise ConfigError("hydra.launcher.n_jobs", n_jobs,
+                          "a non-zero integer: the number of workers (-1: one per core, -2: all cores but one)")
+    max_replicas = launcher.get("max_replicas")
+    if "max_replicas" in launcher and (isinstance(max_replicas, bool) or not isinstance(max_replicas, int) or max_replicas < 1):
+        raise ConfigError("hydra.launcher.max_replicas", max_replicas, "an integer >= 1 (jobs trained as one batch)")
+
+
 def validate_sweep(config: DictConfig) -> None:
     """Compose and check every job of the sweep before the first one starts; raise one MemtechError that
     names each bad job, its overrides and the problem. Checks what each job would check itself.
@@ -167,6 +181,7 @@ class MemtechCallback(Callback):
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         try:
+            check_launcher(config.hydra.get("launcher"))
             validate_sweep(config)
         except MemtechError as exc:
             print(f"memtech-run: error: {exc}", file=sys.stderr)

@@ -49,13 +49,18 @@ _register_launchers()
 OmegaConf.register_new_resolver("memtech_runs_dir", lambda: str(tracking.runs_dir()), replace=True)
 
 
-def _registry(plugins_dir: Any):
-    from memtech.plugins import get_registry, load_plugins
+def _registry(plugins_dir: Any, strict: Any = False):
+    """The plugins a job uses: the installed ones, plus ``plugins_dir``; ``plugins_strict`` (or
+    $MEMTECH_STRICT_PLUGINS) makes a plugin that fails to load an error instead of a warning."""
+    from memtech.plugins import get_registry, load_plugins, strict_from_environment
 
-    if not plugins_dir:
+    if not isinstance(strict, bool):
+        raise ConfigError("plugins_strict", strict, "true or false")
+    strict = strict or strict_from_environment()
+    if not plugins_dir and not strict:
         return get_registry()
-    dirs = [plugins_dir] if isinstance(plugins_dir, str) else list(plugins_dir)
-    return load_plugins(plugin_dirs=dirs)
+    dirs = [] if not plugins_dir else [plugins_dir] if isinstance(plugins_dir, str) else list(plugins_dir)
+    return load_plugins(plugin_dirs=dirs, strict=strict)
 
 
 def _job_overrides() -> list[str]:
@@ -101,7 +106,7 @@ def _checked_settings(cfg: DictConfig, multirun: bool) -> tuple[dict[str, Any], 
     config = _plain_config(cfg)
     track = tracking.tracking_params(config.get("tracking"))
     show_progress = progress_enabled(config.get("progress", "auto"), multirun)
-    return config, track, show_progress, _registry(config.get("plugins_dir"))
+    return config, track, show_progress, _registry(config.get("plugins_dir"), config.get("plugins_strict", False))
 
 
 def validate_job_config(cfg: DictConfig, data_cache: dict[str, Any] | None = None) -> None:
@@ -139,12 +144,13 @@ def open_job(cfg: DictConfig, *, multirun: bool, overrides: list[str], job_num: 
     """Validate everything (config, data, capacities) and only then open the job's MLflow run and log its
     params and config. A job that fails here is recorded as FAILED (in a sweep) and the error raised."""
     from memtech.experiment import build_spec, preflight
+    from memtech.plugins import problems as plugin_problems
 
     run: tracking.MlflowRun | None = None
     try:
         config, track, show_progress, registry = _checked_settings(cfg, multirun)
-        for failure in registry.failures:
-            print(str(failure), file=sys.stderr)
+        for problem in plugin_problems(registry):
+            print(problem, file=sys.stderr)
         uri = tracking.resolve_uri(track.uri) if track.backend == "mlflow" else None
         spec_error: MemtechError | None = None
         try:
@@ -161,6 +167,8 @@ def open_job(cfg: DictConfig, *, multirun: bool, overrides: list[str], job_num: 
                     {**tracking.run_tags(config, overrides=overrides), **(tags or {})},
                     os.environ.get(tracking.PARENT_RUN_ENV),
                 )
+            except MemtechError:
+                raise  # the store itself refused (a folder, not a database): its message says so
             except Exception as exc:  # noqa: BLE001 - MLflow and SQLAlchemy raise many types
                 raise MemtechError(
                     f"cannot record the run in the MLflow store {uri}: {type(exc).__name__}: {exc} "

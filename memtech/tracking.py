@@ -110,6 +110,36 @@ def _sqlite_path(uri: str) -> Path | None:
     return None
 
 
+def _check_sqlite_store(uri: str, path: Path) -> None:
+    """A local store that is a folder, cannot be created, or is not an SQLite database is a MemtechError
+    naming it, in milliseconds, instead of an SQLAlchemy traceback or MLflow's minutes of connection retries.
+    Only reads: a store that is fine is left as it is."""
+    import sqlite3
+
+    def refuse(problem: str) -> MemtechError:
+        return MemtechError(f"the MLflow store {uri} {problem}; point tracking.uri (memtech-run) or --tracking-uri "
+                            "(memtech) at another file, or tracking=none to run without recording")
+
+    if path.is_dir():
+        raise refuse("is a folder, not an SQLite file")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise refuse(f"cannot be created: {exc.strerror}: {exc.filename}") from None
+    if not os.access(path.parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise refuse("is not writable")
+    if not path.exists():
+        return  # MLflow creates the schema on first use
+    try:
+        connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            connection.execute("SELECT name FROM sqlite_master LIMIT 1").fetchall()
+        finally:
+            connection.close()
+    except sqlite3.DatabaseError as exc:
+        raise refuse(f"is not a readable SQLite database ({exc}); nothing was changed in it") from None
+
+
 def store_exists(uri: str) -> bool:
     """False only for a local SQLite store whose file is missing: reading it would create an empty one."""
     path = _sqlite_path(uri)
@@ -163,7 +193,7 @@ def client(uri: str) -> Any:
         _quiet_store_setup()
         path = _sqlite_path(uri)
         if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            _check_sqlite_store(uri, path)
         _CLIENTS[uri] = SignalSafeClient(MlflowClient(tracking_uri=uri))
     return _CLIENTS[uri]
 
@@ -410,13 +440,19 @@ def download_model(uri: str, run_id: str, destination: Path) -> Path:
     """Fetch a run's ``model/`` artifacts (model.npz, result.json) into ``destination``."""
     mlflow_client = client(uri)
     try:
-        mlflow_client.get_run(run_id)
+        run = mlflow_client.get_run(run_id)
     except Exception as exc:  # noqa: BLE001 - MLflow raises its own types
         raise ConfigError("model", run_id, f"a run folder, a model.npz or the id of a run in {uri}") from exc
-    local = mlflow_client.download_artifacts(run_id, "model", str(destination))
-    if not (Path(local) / "model.npz").is_file():
-        raise MemtechError(f"run {run_id} has no model/model.npz artifact (was it logged with tracking.log_model=false?)")
-    return Path(local)
+    if run.data.tags.get(PARENT_TAG) == "parent":
+        children = child_runs(uri, run_id)
+        example = f", e.g. {children[0].info.run_id[:8]}" if children else ""
+        raise ConfigError("model", run_id, f"a run that trained a model; this is a sweep's parent run: give one of "
+                          f"its {len(children)} job runs{example} (`memtech compare {run_id[:8]}` lists them)")
+    has_model = any(a.path == "model/model.npz" for a in mlflow_client.list_artifacts(run_id, "model"))
+    if not has_model:
+        raise ConfigError("model", run_id, f"a run logged with its model; run {run_id[:8]} ({run.info.status}) has no "
+                          "model/model.npz artifact (a failed run, or tracking.log_model=false)")
+    return Path(mlflow_client.download_artifacts(run_id, "model", str(destination)))
 
 
 RUN_ID_CHARS = 32
