@@ -16,9 +16,9 @@ from memtech.errors import ConfigError, MemtechError
 
 
 def _cmd_plugins(args: argparse.Namespace) -> int:
-    from memtech.plugins import load_plugins
+    from memtech.plugins import load_plugins, problems
 
-    registry = load_plugins(plugin_dirs=args.plugins_dir or ())
+    registry = load_plugins(plugin_dirs=args.plugins_dir or ())  # strict with --strict-plugins (the environment)
     rows = [(info.kind, info.name, info.source, info.version, info.plugin) for info in registry.all()]
     if args.json:
         print(json.dumps([dict(zip(("kind", "name", "source", "version", "plugin"), r)) for r in rows], indent=2))
@@ -26,9 +26,9 @@ def _cmd_plugins(args: argparse.Namespace) -> int:
         widths = [max(len(str(r[i])) for r in rows + [("KIND", "NAME", "SOURCE", "VERSION", "PLUGIN")]) for i in range(5)]
         for row in [("KIND", "NAME", "SOURCE", "VERSION", "PLUGIN"), *rows]:
             print("  ".join(str(v).ljust(w) for v, w in zip(row, widths)).rstrip())
-    for failure in registry.failures:
-        print(str(failure), file=sys.stderr)
-    return 1 if registry.failures else 0
+    for problem in problems(registry):
+        print(problem, file=sys.stderr)
+    return 1 if problems(registry) else 0
 
 
 def _cmd_describe(args: argparse.Namespace) -> int:
@@ -128,6 +128,9 @@ def build_parser() -> argparse.ArgumentParser:
     from memtech.storage import write_path
 
     parser.add_argument("--version", action="version", version=f"memtech {__version__} (fault engine: {write_path()})")
+    parser.add_argument("--strict-plugins", action="store_true",
+                        help="a plugin that fails to load, or a name two plugins claim, is an error (also "
+                             "MEMTECH_STRICT_PLUGINS=1)")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("plugins", help="list installed memory, trainer and dataset plugins")
@@ -174,6 +177,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.strict_plugins:
+        import os
+
+        from memtech.plugins import STRICT_ENV
+
+        os.environ[STRICT_ENV] = "1"  # read wherever this command loads the plugins
     try:
         code = args.func(args)
         sys.stdout.flush()  # a closed pipe shows here, inside the handler, not at interpreter exit

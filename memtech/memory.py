@@ -234,3 +234,41 @@ class MemoryTechnology:
                 **self.derived_figures(),
             },
         }
+
+
+# ErrorModel fields that are probabilities (per bit, per event or a fraction of cells); the others are
+# non-negative rates or counts.
+_PROBABILITY_FIELDS = ("write_ber_0to1", "write_ber_1to0", "write_ber_hold", "read_sense_ber", "read_disturb_ber",
+                       "stuck_at_0_fraction", "stuck_at_1_fraction", "wearout_stuck_at_1_fraction")
+
+
+def check_models(technology: MemoryTechnology, where: str, plugin: str) -> None:
+    """Build the technology's three models once and check what they return, so that a plugin bug (a BER of
+    1.7, a negative energy, a model of the wrong type, a model that raises) is an error naming the plugin,
+    the model, the field and the value before any work, not a traceback at the first write or a run that
+    finishes with meaningless energy. ``where`` is the config key (memories.<name>), ``plugin`` its origin."""
+    from memtech.errors import PluginError
+
+    def refuse(problem: str) -> PluginError:
+        return PluginError(f"memory plugin {technology.name!r} ({plugin}), configured at {where}: {problem}")
+
+    expected_types = {"error_model": ErrorModel, "latency_model": LatencyModel, "energy_model": EnergyModel}
+    for method, expected_type in expected_types.items():
+        try:
+            model = getattr(technology, method)()
+        except Exception as exc:  # noqa: BLE001 - a plugin's model may raise anything
+            raise refuse(f"{method}() raised {type(exc).__name__}: {exc}") from exc
+        if not isinstance(model, expected_type):
+            raise refuse(f"{method}() must return a memtech.{expected_type.__name__}, got {type(model).__name__}")
+        for field_name, value in model.__dict__.items():
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise refuse(f"{method}().{field_name} must be a number, got {value!r}")
+            if not math.isfinite(value) or value < 0:
+                raise refuse(f"{method}().{field_name} must be a finite number >= 0, got {value!r}")
+            if method == "error_model" and field_name in _PROBABILITY_FIELDS and value > 1:
+                raise refuse(f"{method}().{field_name} must be a probability in [0, 1], got {value!r}")
+        if isinstance(model, LatencyModel):
+            for field_name in ("access_width_bits", "banks"):
+                count = getattr(model, field_name)
+                if not isinstance(count, int) or count < 1:
+                    raise refuse(f"latency_model().{field_name} must be an integer >= 1, got {count!r}")

@@ -72,24 +72,42 @@ class Registry:
         default_factory=lambda: {kind: {} for kind in KINDS}
     )
     failures: list[LoadFailure] = field(default_factory=list)
+    # names claimed by more than one plugin: refused (results would be misattributed), the rest still load
+    conflicts: dict[str, dict[str, list[PluginInfo]]] = field(
+        default_factory=lambda: {kind: {} for kind in KINDS}
+    )
 
     def add(self, info: PluginInfo) -> None:
-        table = self.components[info.kind]
-        existing = table.get(info.name)
-        if existing is not None:
-            raise PluginError(
-                f"{info.kind} name {info.name!r} is registered twice: by plugin {existing.plugin!r} "
-                f"({existing.source}) and by plugin {info.plugin!r} ({info.source})"
-            )
-        table[info.name] = info
+        table, conflicts = self.components[info.kind], self.conflicts[info.kind]
+        if info.name in conflicts:
+            conflicts[info.name].append(info)
+        elif info.name in table:
+            conflicts[info.name] = [table.pop(info.name), info]
+        else:
+            table[info.name] = info
+
+    def conflict_message(self, kind: str, name: str) -> str:
+        claims = " and ".join(f"plugin {i.plugin!r} ({i.source})" for i in self.conflicts[kind][name])
+        return (f"{kind} name {name!r} is registered by more than one plugin: {claims}; it is refused until "
+                "one is uninstalled or renamed (the others load)")
+
+    def conflict_messages(self) -> list[str]:
+        return [self.conflict_message(kind, name) for kind in KINDS for name in sorted(self.conflicts[kind])]
 
     def get(self, kind: str, name: str, key: str | None = None) -> type:
         """The component class registered as ``name``; a clear error lists the installed ones."""
         table = self.components[kind]
+        if name in self.conflicts[kind]:
+            raise PluginError(self.conflict_message(kind, name))
         if name not in table:
             installed = ", ".join(sorted(table)) or "none"
             raise ConfigError(key or f"{kind} name", name, f"one of the installed {kind} plugins ({installed})")
         return table[name].component
+
+    def origin(self, kind: str, name: str) -> str:
+        """Where the component came from, for error messages: plugin module and distribution."""
+        info = self.components[kind].get(name)
+        return f"plugin {info.plugin!r} from {info.source}" if info else "plugin not in the registry"
 
     def memory(self, name: str, key: str | None = None) -> type:
         return self.get("memory", name, key)
@@ -186,9 +204,16 @@ def _collector(found: list[PluginInfo], kind: str, plugin_name: str, source: str
     return register
 
 
+STRICT_ENV = "MEMTECH_STRICT_PLUGINS"  # "1": a plugin that fails to load, or a name claimed twice, is an error
+
+
+def strict_from_environment() -> bool:
+    return os.environ.get(STRICT_ENV, "").strip().lower() in ("1", "true", "yes")
+
+
 def load_plugins(
     *,
-    strict: bool = False,
+    strict: bool | None = None,
     entry_points: bool | Iterable[importlib.metadata.EntryPoint] = True,
     plugin_dirs: Iterable[str | os.PathLike] = (),
     extra: Iterable[Any] = (),
@@ -196,11 +221,13 @@ def load_plugins(
     """Load every plugin and return what they registered.
 
     Args:
-        strict: re-raise the first plugin failure instead of recording it in ``registry.failures``.
+        strict: re-raise the first plugin failure (or name claimed twice) instead of recording it in
+            ``registry.failures`` (``registry.conflicts``); None: ``$MEMTECH_STRICT_PLUGINS``.
         entry_points: ``True`` loads the ``memtech`` entry-point group; a list loads exactly those.
         plugin_dirs: folders whose ``*.py`` files are each loaded as a plugin (also ``$MEMTECH_PLUGINS_DIR``).
         extra: plugin objects (modules or instances with hook implementations) to register as well.
     """
+    strict = strict_from_environment() if strict is None else strict
     registry = Registry()
     manager = pluggy.PluginManager("memtech")
     manager.add_hookspecs(hookspecs)
@@ -221,15 +248,21 @@ def load_plugins(
             except BaseException:
                 manager.unregister(plugin)
                 raise
-        except Exception as exc:  # noqa: BLE001 - a broken plugin must not take down the others
+        except KeyboardInterrupt:
+            raise  # Ctrl-C stops the host, whatever plugin was loading
+        except BaseException as exc:  # noqa: BLE001 - a broken plugin must not take down the others, even
+            # with sys.exit() or another BaseException at import (which would otherwise end every command)
             if strict:
-                raise PluginError(f'Error loading plugin "{plugin_name}" ({source}): {exc}') from exc
+                raise PluginError(f'Error loading plugin "{plugin_name}" ({source}): '
+                                  f"{type(exc).__name__}: {exc}") from exc
             detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
             registry.failures.append(LoadFailure(plugin_name, source, detail))
             continue
         for info in found:
-            # Duplicate names misattribute results: always an error naming both, never silently renamed.
+            # Duplicate names misattribute results: the name is refused naming both, never silently renamed.
             registry.add(info)
+    if strict and registry.conflict_messages():
+        raise PluginError(registry.conflict_messages()[0])
     return registry
 
 
@@ -237,8 +270,14 @@ _default_registry: Registry | None = None
 
 
 def get_registry() -> Registry:
-    """The registry of all installed plugins, loaded once per process (idempotent)."""
+    """The registry of all installed plugins, loaded once per process (idempotent); strict where
+    ``$MEMTECH_STRICT_PLUGINS`` says so."""
     global _default_registry
     if _default_registry is None:
         _default_registry = load_plugins()
     return _default_registry
+
+
+def problems(registry: Registry) -> list[str]:
+    """What every command prints about the plugins it could not use: load failures, then names claimed twice."""
+    return [str(failure) for failure in registry.failures] + registry.conflict_messages()

@@ -128,13 +128,43 @@ def test_strict_mode_reraises(third_party):
     assert isinstance(info.value.__cause__, RuntimeError)
 
 
-def test_duplicate_name_is_an_error_naming_both_plugins(third_party):
+def test_a_name_claimed_twice_is_refused_naming_both_plugins_and_the_rest_loads(third_party):
+    registry = load_plugins(entry_points=[third_party["clash"], third_party["tiny"]])
     with pytest.raises(PluginError) as info:
-        load_plugins(entry_points=[third_party["clash"]])
+        registry.dataset("digits")
     message = str(info.value)
-    assert "dataset name 'digits' is registered twice" in message
+    assert "dataset name 'digits' is registered by more than one plugin" in message
     assert "'memtech_plugins.datasets' (built-in)" in message
     assert "'clash' (unknown distribution)" in message
+    assert registry.conflict_messages() == [message]
+    assert "tiny" in registry.components["dataset"] and registry.memory("sram").name == "sram"
+    with pytest.raises(PluginError, match="dataset name 'digits' is registered by more than one plugin"):
+        load_plugins(entry_points=[third_party["clash"]], strict=True)
+
+
+@pytest.mark.parametrize("statement, raised", [
+    ("import sys; sys.exit()", "SystemExit"),
+    ("import sys; sys.exit(3)", "SystemExit: 3"),
+    ("raise GeneratorExit('odd')", "GeneratorExit: odd"),
+    ("class Stop(BaseException): pass\nraise Stop('a BaseException of its own')", "Stop: a BaseException of its own"),
+])
+def test_a_plugin_that_raises_any_base_exception_at_import_is_named_and_skipped(tmp_path, statement, raised):
+    (tmp_path / "exits.py").write_text(statement + "\n")
+    registry = load_plugins(entry_points=False, plugin_dirs=[tmp_path], strict=False)
+    assert [f.plugin for f in registry.failures] == ["exits"]
+    assert str(registry.failures[0]).startswith(f'Error loading plugin "exits" (dir:{tmp_path}): ')
+    assert str(registry.failures[0]).endswith(raised)
+    assert "mlp" in registry.components["trainer"]
+    with pytest.raises(PluginError, match=f'Error loading plugin "exits" .*{raised.split(":")[0]}'):
+        load_plugins(entry_points=False, plugin_dirs=[tmp_path], strict=True)
+
+
+def test_strict_loading_from_the_environment(third_party, monkeypatch):
+    monkeypatch.setenv("MEMTECH_STRICT_PLUGINS", "1")
+    with pytest.raises(PluginError, match='Error loading plugin "broken"'):
+        load_plugins(entry_points=[third_party["broken"]])
+    monkeypatch.setenv("MEMTECH_STRICT_PLUGINS", "0")
+    assert [f.plugin for f in load_plugins(entry_points=[third_party["broken"]]).failures] == ["broken"]
 
 
 def test_a_plugin_that_fails_halfway_leaves_nothing_behind():
