@@ -16,6 +16,7 @@ Design requirements:
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import logging
@@ -26,7 +27,7 @@ import time
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Iterator, Mapping
 
 from memtech import interrupts
 from memtech.errors import ConfigError, MemtechError
@@ -192,10 +193,31 @@ def client(uri: str) -> Any:
     if uri not in _CLIENTS:
         _quiet_store_setup()
         path = _sqlite_path(uri)
-        if path is not None:
+        if path is None:
+            mlflow_client = SignalSafeClient(MlflowClient(tracking_uri=uri))
+        else:
             _check_sqlite_store(uri, path)
-        _CLIENTS[uri] = SignalSafeClient(MlflowClient(tracking_uri=uri))
+            with _store_lock(path):
+                # MLflow creates or migrates the schema when it opens the store: one process at a time, or a
+                # second sweep started together with the first finds half a schema and refuses the store
+                mlflow_client = SignalSafeClient(MlflowClient(tracking_uri=uri))
+                mlflow_client.search_experiments(max_results=1)
+        _CLIENTS[uri] = mlflow_client
     return _CLIENTS[uri]
+
+
+@contextlib.contextmanager
+def _store_lock(path: Path) -> Iterator[None]:
+    """An exclusive lock on ``<store>.lock`` beside a local SQLite store, held while the store is opened
+    for the first time in a process (released when the process dies, however it dies)."""
+    import fcntl
+
+    with open(path.with_name(path.name + ".lock"), "a") as lock_file:
+        fcntl.flock(lock_file, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock_file, fcntl.LOCK_UN)
 
 
 def prepare_store(uri: str, experiment: str) -> str:
