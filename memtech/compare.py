@@ -37,7 +37,7 @@ _MIN_PREFIX = tracking.MIN_RUN_ID_PREFIX
 # Params no sweep varies on purpose: free text (a run's name and description change with the preset and
 # would make the table hundreds of characters wide) and the phase internals a schedule is built from (its
 # name and first_fraction say which schedule it is).
-_NOT_SWEPT = re.compile(r"(name|description|schedule\.phases\..*)")
+_NOT_SWEPT = re.compile(r"(name|description|resume|progress|plugins_strict|schedule\.phases\..*)")  # no effect on results
 _MEMORY_AREA = re.compile(r"[^.]+\.area_mm2")  # "<memory>.area_mm2", not "<memory>.<phase>.…"
 
 

@@ -33,7 +33,7 @@ from memtech.trainer import Trainer
 # Keys the engine reads; the others belong to the layers around it (tracking, Hydra).
 ENGINE_KEYS = {"seed", "device", "memories", "schedule", "trainer", "dataset", "processor"}
 PASSIVE_KEYS = {"tracking", "hydra", "name", "description", "plugins_dir", "plugins_strict", "progress", "output_dir",
-                "experiment"}
+                "experiment", "resume"}
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from memtech import tracking
+from memtech import resume, tracking
 from memtech.errors import ConfigError, MemtechError
 
 BLAS_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS",
@@ -221,7 +221,19 @@ class MemtechCallback(Callback):
         tags.pop(tracking.BASELINE_KEY_TAG, None)
         tags["memtech.swept"] = ",".join(swept)
         tags["memtech.sweep_dir"] = str(sweep_dir)
-        self.parent_run_id = tracking.start_parent_run(self.uri, track.experiment, f"{config.get('name')} sweep", tags)
+        key = resume.sweep_key(overrides, track.experiment)
+        tags[resume.SWEEP_KEY_TAG] = key
+        resumed = resume.parent_to_resume(self.uri, track.experiment, key) if config.get("resume") is True else None
+        if resumed is not None:  # its finished jobs are skipped, the others run under it again
+            client = tracking.client(self.uri)
+            client.update_run(resumed, status="RUNNING")
+            client.set_tag(resumed, "memtech.resumed_in", str(sweep_dir))
+            self.parent_run_id = resumed
+            print(f"memtech: resuming the sweep of parent run {resumed}: jobs already FINISHED are skipped")
+        else:
+            if config.get("resume") is True:
+                print("memtech: resume=true, but no earlier run of this sweep is in the store: starting it afresh")
+            self.parent_run_id = tracking.start_parent_run(self.uri, track.experiment, f"{config.get('name')} sweep", tags)
         global _OPEN_PARENT, _SWEEP_ENDED
         _OPEN_PARENT, _SWEEP_ENDED = (self.uri, self.parent_run_id), False
         self._setenv(tracking.PARENT_RUN_ENV, self.parent_run_id)
@@ -236,7 +248,8 @@ class MemtechCallback(Callback):
         _SWEEP_ENDED = True
         state = Path(os.environ.get("MEMTECH_SWEEP_STATE", ""))
         jobs = [json.loads(p.read_text()) for p in sorted(state.glob("job-*.json"))] if state.is_dir() else []
-        failed = [j for j in jobs if j["status"] != "FINISHED"]
+        failed = [j for j in jobs if j["status"] not in ("FINISHED", "SKIPPED")]
+        skipped = [j for j in jobs if j["status"] == "SKIPPED"]
         # Hydra turns a callback's exception into a warning, so the exit status is set by
         # memtech.hydra_main.main from this record: kept first, whatever happens below.
         FAILED_JOBS.extend(failed)
@@ -245,6 +258,8 @@ class MemtechCallback(Callback):
                 client = tracking.client(self.uri)
                 client.set_tag(self.parent_run_id, "memtech.jobs", str(len(jobs)))
                 client.set_tag(self.parent_run_id, "memtech.failed_jobs", str(len(failed)))
+                client.set_tag(self.parent_run_id, "memtech.skipped_jobs", str(len(skipped)))
+                client.set_tag(self.parent_run_id, "memtech.finished_jobs", str(len(jobs) - len(failed) - len(skipped)))
                 try:
                     from memtech.compare import compare, format_report
 
@@ -256,7 +271,10 @@ class MemtechCallback(Callback):
                     print(f"memtech: no comparison ({type(exc).__name__}: {exc})", file=sys.stderr)
                 client.set_terminated(self.parent_run_id, "FAILED" if failed else "FINISHED")
                 _OPEN_PARENT = None
-                print(f"memtech: {len(jobs)} jobs recorded under parent run {self.parent_run_id}; "
+                counts = f"{len(jobs) - len(skipped) - len(failed)} finished, {len(failed)} failed"
+                if skipped:
+                    counts += f", {len(skipped)} skipped (already finished: resume=true)"
+                print(f"memtech: {len(jobs)} jobs ({counts}) recorded under parent run {self.parent_run_id}; "
                       f"`memtech compare {self.parent_run_id}` or `memtech ui` to look")
         finally:
             _release_reused_workers()

@@ -23,7 +23,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
 
-from memtech import tracking
+from memtech import resume, tracking
 from memtech.errors import ConfigError, MemtechError
 from memtech.progress import EpochProgress, baseline_hint, format_summary, progress_enabled
 
@@ -104,6 +104,7 @@ def _plain_config(cfg: DictConfig) -> dict[str, Any]:
 def _checked_settings(cfg: DictConfig, multirun: bool) -> tuple[dict[str, Any], Any, bool, Any]:
     """(plain config, tracking params, progress on?, plugin registry); raises ConfigError on a bad value."""
     config = _plain_config(cfg)
+    resume.resume_requested(config)
     track = tracking.tracking_params(config.get("tracking"))
     show_progress = progress_enabled(config.get("progress", "auto"), multirun)
     return config, track, show_progress, _registry(config.get("plugins_dir"), config.get("plugins_strict", False))
@@ -137,6 +138,7 @@ class Job:
     output_dir: Path | None
     multirun: bool
     show_progress: bool
+    finished_as: str | None = None  # resume=true: the run that already finished this config (nothing to do)
 
 
 def open_job(cfg: DictConfig, *, multirun: bool, overrides: list[str], job_num: int = 0,
@@ -160,11 +162,18 @@ def open_job(cfg: DictConfig, *, multirun: bool, overrides: list[str], job_num: 
             spec_error = exc
         if spec_error is not None and not multirun:
             raise spec_error  # a typo in a single run is not worth a FAILED run in the store
+        if spec_error is None and uri is not None and resume.resume_requested(config):
+            done = resume.finished_run(uri, track.experiment, resume.config_hash(config))
+            if done is not None:
+                _write_state(job_num, "SKIPPED", done.info.run_id, None, overrides)
+                return Job(config, track, registry, uri, spec, data, None, overrides, job_num, output_dir, multirun,
+                           show_progress, finished_as=done.info.run_id)
         if uri is not None:
             try:
                 run = tracking.MlflowRun(
                     uri, track.experiment, _run_name(config, overrides, multirun),
-                    {**tracking.run_tags(config, overrides=overrides), **(tags or {})},
+                    {**tracking.run_tags(config, overrides=overrides), resume.CONFIG_HASH_TAG: resume.config_hash(config),
+                     **(tags or {})},
                     os.environ.get(tracking.PARENT_RUN_ENV),
                 )
             except MemtechError:
@@ -231,6 +240,9 @@ def run_job(cfg: DictConfig, *, multirun: bool, output_dir: Path | None = None, 
     from memtech.experiment import run_experiment
 
     job = open_job(cfg, multirun=multirun, overrides=_job_overrides(), job_num=job_num, output_dir=output_dir)
+    if job.finished_as is not None:
+        report_skipped(job)
+        return None
     progress = EpochProgress(job.show_progress)
 
     def on_epoch(record: Any, total: int) -> None:
@@ -251,6 +263,12 @@ def run_job(cfg: DictConfig, *, multirun: bool, output_dir: Path | None = None, 
     return finish_job(job, result)
 
 
+def report_skipped(job: Job) -> None:
+    what = f"job {job.job_num}" if job.multirun else "this run"
+    print(f"{what}: already FINISHED as run {job.finished_as} (resume=true): skipped"
+          + (f"  [{' '.join(job.overrides)}]" if job.overrides else ""))
+
+
 def run_opened_jobs(jobs: Sequence[Job]) -> list[float | None]:
     """Train opened sweep jobs as replicas of batched jobs (those that can share a batch do; a trainer without
     replica support trains its jobs one by one), then finish each. A job that fails is recorded FAILED and gives
@@ -260,6 +278,9 @@ def run_opened_jobs(jobs: Sequence[Job]) -> list[float | None]:
     outcomes: list[float | None] = [None] * len(jobs)
     batches: dict[str, list[int]] = {}
     for index, job in enumerate(jobs):
+        if job.finished_as is not None:
+            report_skipped(job)
+            continue
         key = batch_key(job.config) if job.spec.trainer_cls.supports_replicas else f"alone {index}"
         batches.setdefault(key, []).append(index)
     limits = _thread_limits(multirun=True)

@@ -27,7 +27,7 @@ def test_two_sweeps_in_one_process_into_the_same_sweep_dir(tmp_path):
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
                           env={"MEMTECH_RUNS_DIR": str(tmp_path), "PATH": "/usr/bin:/bin"})
     assert done.returncode == 0, done.stderr[-2000:]
-    assert done.stdout.count("2 jobs recorded under parent run") == 2, done.stdout[-2000:]
+    assert done.stdout.count("2 jobs (2 finished, 0 failed) recorded under parent run") == 2, done.stdout[-2000:]
     client = tracking.client(uri)
     runs = client.search_runs([client.get_experiment_by_name("memtech").experiment_id])
     children = Counter(r.data.tags.get("mlflow.parentRunId") for r in runs if r.data.tags.get("mlflow.parentRunId"))
