@@ -6,7 +6,8 @@ artifacts as under the joblib launcher. What changes is how they are run: the jo
 replicas of one batch must share (:data:`memtech.experiment.SHARED_KEYS`: trainer, data set, device; and the
 plugins folder), each group is cut into batches of at most ``max_replicas`` jobs, and each batch trains in one
 worker as one batched job (:func:`memtech.experiment.run_batch`). Batches run in parallel over ``n_jobs``
-worker processes (joblib/loky, like the joblib launcher). A batch is also the unit a cluster launcher would
+worker processes (:mod:`memtech.workers`: a worker that is killed fails its own batch's jobs, FAILED with the
+signal named, and the other batches run to the end). A batch is also the unit a cluster launcher would
 submit, one SLURM job per batch.
 
 Each job's result equals the job run alone (bit for bit on the CPU), so the launcher changes the cost of a
@@ -32,6 +33,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 from memtech.errors import MemtechError
 from memtech.hydra_compose import compose_each_job_once
+from memtech.workers import TaskFailed, WorkerLost, run_tasks, worker_count
 
 
 @dataclass
@@ -114,7 +116,7 @@ class BatchedLauncher(Launcher):
                 keys.append(group_key(config))
         finally:
             hydra_config.cfg = saved
-        workers = (os.cpu_count() or 1) if self.n_jobs == -1 else self.n_jobs
+        workers = worker_count(self.n_jobs)
         batches = plan_batches(keys, self.max_replicas, workers)
         print(f"memtech: {len(configs)} jobs in {len(batches)} batch(es) of up to "
               f"{max(len(b) for b in batches)} replicas, {min(workers, len(batches))} at a time")
@@ -125,16 +127,55 @@ class BatchedLauncher(Launcher):
             returns = [run_batch_of_jobs(self.hydra_context.callbacks, self.task_function, jobs, name, None)
                        for jobs, name in tasks]
         else:
-            from joblib import Parallel, delayed
-
-            returns = Parallel(n_jobs=min(workers, len(batches)), backend="loky")(
-                # the callbacks only: the config loader holds every composed job (hydra_compose), which the
-                # workers do not need
-                delayed(run_batch_of_jobs)(self.hydra_context.callbacks, self.task_function, jobs, name,
-                                           singleton_state)
-                for jobs, name in tasks)
+            # the callbacks only: the config loader holds every composed job (hydra_compose), which the
+            # workers do not need
+            returns = run_tasks(
+                run_batch_of_jobs,
+                [(self.hydra_context.callbacks, self.task_function, jobs, name, singleton_state) for jobs, name in tasks],
+                min(workers, len(batches)),
+                on_lost=lambda index, lost: fail_lost_batch(tasks[index][0], lost))
+            for (jobs, _), outcome in zip(tasks, returns):
+                if isinstance(outcome, TaskFailed):  # the batch itself broke (its jobs are recorded FAILED)
+                    raise MemtechError(f"a batch of {len(jobs)} jobs failed in its worker: {outcome.error}")
         by_number = {ret.hydra_cfg.hydra.job.num: ret for batch in returns for ret in batch}
         return [by_number[initial_job_idx + i] for i in range(len(configs))]
+
+
+def fail_lost_batch(configs: Sequence[DictConfig], lost: WorkerLost) -> list[JobReturn]:
+    """The jobs of a batch whose worker died: each recorded FAILED with the reason (its MLflow run found by
+    the worker's pid, its sweep record written unless the job had finished), the sweep going on."""
+    from memtech import tracking
+    from memtech.hydra_main import write_job_state
+    from memtech.liveness import PID_TAG
+
+    error = f"WorkerLost: {lost.reason}"
+    runs: dict[str, str] = {}  # job number -> its run left RUNNING by the lost worker
+    parent = os.environ.get(tracking.PARENT_RUN_ENV)
+    uri = os.environ.get("MLFLOW_TRACKING_URI")
+    if parent and uri:
+        try:
+            for run in tracking.child_runs(uri, parent):
+                if run.info.status == "RUNNING" and run.data.tags.get(PID_TAG) == str(lost.pid):
+                    runs[run.data.tags.get("memtech.job", "")] = run.info.run_id
+                    tracking.client(uri).set_tag(run.info.run_id, "memtech.error", error)
+                    tracking.client(uri).set_terminated(run.info.run_id, "FAILED")
+        except Exception as exc:  # noqa: BLE001 - the sweep goes on; its end marks what is left RUNNING
+            print(f"memtech: could not close the runs of the lost worker: {type(exc).__name__}: {exc}", file=sys.stderr)
+    hydra_config = HydraConfig.instance()
+    saved = hydra_config.cfg
+    returns = []
+    try:
+        for config in configs:
+            ret, _, _ = _job_return(config)
+            ret.status, ret.return_value = JobStatus.COMPLETED, None
+            overrides = list(ret.overrides)
+            number = int(config.hydra.job.num)
+            write_job_state(number, "FAILED", runs.get(str(number)), error, overrides, keep_finished=True)
+            print(f"job {number} FAILED: {error}", file=sys.stderr)
+            returns.append(ret)
+    finally:
+        hydra_config.cfg = saved
+    return returns
 
 
 def _job_return(config: DictConfig) -> tuple[JobReturn, DictConfig, Path]:

@@ -67,6 +67,25 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_close_stale(args: argparse.Namespace) -> int:
+    from mlflow.entities import ViewType
+
+    from memtech import tracking
+    from memtech.liveness import close_stale_runs, stale_runs
+
+    uri = tracking.resolve_uri(args.tracking_uri)
+    if not tracking.store_exists(uri):
+        raise ConfigError("--tracking-uri", uri, "an existing MLflow store")
+    client = tracking.client(uri)
+    experiments = [e.experiment_id for e in client.search_experiments(view_type=ViewType.ACTIVE_ONLY)]
+    runs = stale_runs(client, experiments) if args.dry_run else close_stale_runs(client, experiments)
+    for run in runs:
+        print(f"{run.info.run_id}  {run.info.run_name}  pid {run.data.tags.get('memtech.pid')}")
+    verb = "would be marked" if args.dry_run else "marked"
+    print(f"{len(runs)} run(s) whose process on this host is gone {verb} KILLED")
+    return 0
+
+
 def _cmd_compare(args: argparse.Namespace) -> int:
     from memtech.compare import compare, format_report
 
@@ -159,6 +178,12 @@ def build_parser() -> argparse.ArgumentParser:
                         "or params that pick one compared run, e.g. std=memories.mram.thermal_stability=60,"
                         "memories.mram.write_pulse_ns=20; the all-SRAM baseline is found by itself")
     p.set_defaults(func=_cmd_compare)
+
+    p = sub.add_parser("close-stale", help="mark KILLED the RUNNING runs whose process on this host is gone "
+                                           "(kill -9, out of memory); memtech-run does it when it opens a store")
+    p.add_argument("--tracking-uri", help="MLflow store (default: $MLFLOW_TRACKING_URI, else runs/mlflow.db)")
+    p.add_argument("--dry-run", action="store_true", help="list them without changing anything")
+    p.set_defaults(func=_cmd_close_stale)
 
     p = sub.add_parser("ui", help="start the MLflow UI on the project's store, bound to 127.0.0.1")
     p.add_argument("--tracking-uri", help="MLflow store (default: $MLFLOW_TRACKING_URI, else runs/mlflow.db)")

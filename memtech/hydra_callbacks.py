@@ -23,6 +23,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from memtech import resume, tracking
 from memtech.errors import ConfigError, MemtechError
+from memtech.liveness import process_tags
 
 BLAS_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS",
             "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")
@@ -227,6 +228,8 @@ class MemtechCallback(Callback):
         if resumed is not None:  # its finished jobs are skipped, the others run under it again
             client = tracking.client(self.uri)
             client.update_run(resumed, status="RUNNING")
+            for tag, value in process_tags().items():  # this process writes it now: not stale while it lives
+                client.set_tag(resumed, tag, value)
             client.set_tag(resumed, "memtech.resumed_in", str(sweep_dir))
             self.parent_run_id = resumed
             print(f"memtech: resuming the sweep of parent run {resumed}: jobs already FINISHED are skipped")

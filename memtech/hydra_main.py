@@ -77,15 +77,24 @@ def _run_name(config: Mapping[str, Any], overrides: list[str], multirun: bool) -
     return str(config.get("name") or "memtech")
 
 
-def _write_state(job_num: int, status: str, run_id: str | None, error: str | None,
-                 overrides: list[str] | None = None) -> None:
+def write_job_state(job_num: int, status: str, run_id: str | None, error: str | None,
+                    overrides: list[str] | None = None, keep_finished: bool = False) -> None:
+    """The sweep's own record of a job (a file per job, read when the sweep ends); ``keep_finished`` leaves
+    the record of a job that had already finished (a worker lost after it) as it is."""
     state = os.environ.get(SWEEP_STATE_ENV)
     if not state:
         return
     Path(state).mkdir(parents=True, exist_ok=True)
+    path = Path(state) / f"job-{job_num}.json"
+    if keep_finished and path.is_file() and json.loads(path.read_text())["status"] in ("FINISHED", "SKIPPED"):
+        return
     payload = {"job": job_num, "status": status, "run_id": run_id, "error": error,
                "overrides": _job_overrides() if overrides is None else overrides}
-    (Path(state) / f"job-{job_num}.json").write_text(json.dumps(payload))
+    # written whole, then renamed: a worker killed mid-write leaves no half a record
+    partial = path.with_suffix(f".{os.getpid()}.tmp")
+    partial.write_text(json.dumps(payload))
+    partial.replace(path)
+
 
 
 def _plain_config(cfg: DictConfig) -> dict[str, Any]:
@@ -165,7 +174,7 @@ def open_job(cfg: DictConfig, *, multirun: bool, overrides: list[str], job_num: 
         if spec_error is None and uri is not None and resume.resume_requested(config):
             done = resume.finished_run(uri, track.experiment, resume.config_hash(config))
             if done is not None:
-                _write_state(job_num, "SKIPPED", done.info.run_id, None, overrides)
+                write_job_state(job_num, "SKIPPED", done.info.run_id, None, overrides)
                 return Job(config, track, registry, uri, spec, data, None, overrides, job_num, output_dir, multirun,
                            show_progress, finished_as=done.info.run_id)
         if uri is not None:
@@ -173,6 +182,7 @@ def open_job(cfg: DictConfig, *, multirun: bool, overrides: list[str], job_num: 
                 run = tracking.MlflowRun(
                     uri, track.experiment, _run_name(config, overrides, multirun),
                     {**tracking.run_tags(config, overrides=overrides), resume.CONFIG_HASH_TAG: resume.config_hash(config),
+                     "memtech.job": str(job_num),
                      **(tags or {})},
                     os.environ.get(tracking.PARENT_RUN_ENV),
                 )
@@ -198,7 +208,7 @@ def open_job(cfg: DictConfig, *, multirun: bool, overrides: list[str], job_num: 
 def fail_job(job_num: int, run: tracking.MlflowRun | None, exc: BaseException, overrides: list[str]) -> None:
     """Record a job that failed or was interrupted: the sweep's own record first (a local file, and it
     decides the sweep's exit status), then its MLflow run (FAILED, or KILLED when interrupted)."""
-    _write_state(job_num, "FAILED", run.run_id if run else None, f"{type(exc).__name__}: {exc}", overrides)
+    write_job_state(job_num, "FAILED", run.run_id if run else None, f"{type(exc).__name__}: {exc}", overrides)
     if run is not None:
         run.fail(exc)
 
@@ -214,7 +224,7 @@ def finish_job(job: Job, result: Any) -> float:
         fail_job(job.job_num, job.run, exc, job.overrides)
         raise
     run, overrides, output_dir = job.run, job.overrides, job.output_dir
-    _write_state(job.job_num, "FINISHED", run.run_id if run else None, None, overrides)
+    write_job_state(job.job_num, "FINISHED", run.run_id if run else None, None, overrides)
 
     if job.multirun:
         print(f"job {job.job_num}: accuracy {result.final_test_accuracy:.4f}  energy {result.total_energy_j:.4g} J"

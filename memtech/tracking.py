@@ -22,6 +22,7 @@ import json
 import logging
 import os
 import subprocess
+import sys
 import tempfile
 import time
 import traceback
@@ -226,7 +227,24 @@ def prepare_store(uri: str, experiment: str) -> str:
     key = (uri, experiment)
     if key not in _EXPERIMENT_IDS:
         _EXPERIMENT_IDS[key] = _experiment_id(client(uri), uri, experiment)
+        _close_stale_runs(uri, _EXPERIMENT_IDS[key])
     return _EXPERIMENT_IDS[key]
+
+
+def _close_stale_runs(uri: str, experiment_id: str) -> None:
+    """Runs left RUNNING by a killed process of this host are marked KILLED when a process first opens the
+    experiment (see memtech.liveness); a store that refuses must not stop the run that is starting."""
+    from memtech.liveness import close_stale_runs
+
+    try:
+        closed = close_stale_runs(client(uri), [experiment_id])
+    except Exception as exc:  # noqa: BLE001
+        print(f"memtech: could not check the store for runs of killed processes: {type(exc).__name__}: {exc}",
+              file=sys.stderr)
+        return
+    if closed:
+        print(f"memtech: marked {len(closed)} run(s) KILLED whose process on this host is gone: "
+              + ", ".join(run.info.run_id[:8] for run in closed), file=sys.stderr)
 
 
 def _experiment_id(mlflow_client: Any, uri: str, experiment: str) -> str:
@@ -335,7 +353,9 @@ class MlflowRun:
         self.uri = uri
         self.client = client(uri)
         experiment_id = prepare_store(uri, experiment)
-        tags = dict(tags)
+        from memtech.liveness import process_tags
+
+        tags = {**process_tags(), **tags}  # a run whose process dies is found and closed later
         if parent_run_id:
             tags[PARENT_ID_TAG] = parent_run_id
         self.run = self.client.create_run(experiment_id, run_name=run_name, tags=tags)
@@ -437,7 +457,10 @@ class MlflowRun:
 def start_parent_run(uri: str, experiment: str, run_name: str, tags: Mapping[str, str]) -> str:
     """Create the parent run of a multirun (store and experiment first); return its id."""
     experiment_id = prepare_store(uri, experiment)
-    run = client(uri).create_run(experiment_id, run_name=run_name, tags={PARENT_TAG: "parent", **tags})
+    from memtech.liveness import process_tags
+
+    run = client(uri).create_run(experiment_id, run_name=run_name,
+                                 tags={PARENT_TAG: "parent", **process_tags(), **tags})
     return run.info.run_id
 
 
