@@ -31,9 +31,9 @@ from hydra.plugins.launcher import Launcher
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
-from memtech.errors import MemtechError
+from memtech.errors import ConfigError
 from memtech.hydra_compose import compose_each_job_once
-from memtech.workers import TaskFailed, WorkerLost, run_tasks, worker_count
+from memtech.workers import TaskFailed, run_tasks, worker_count
 
 
 @dataclass
@@ -43,11 +43,15 @@ class BatchedLauncherConf:
     max_replicas: int = 64  # jobs trained together in one batch at most
 
 
-def _positive(name: str, value: Any, allow_all: bool = False) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not (value >= 1 or (allow_all and value == -1)):
-        expected = "a positive integer" + (" or -1 (one per core)" if allow_all else "")
-        raise MemtechError(f"hydra.launcher.{name} must be {expected}, got {value!r}")
-    return value
+def check_counts(n_jobs: Any, max_replicas: Any = 1) -> None:
+    """A launcher's worker and batch counts (joblib's ``n_jobs`` convention; the batched launcher's
+    ``max_replicas``); a ConfigError naming the key. Checked by the sweep's callback before its parent run
+    exists (joblib itself says only "n_jobs == 0 in Parallel has no meaning") and by the launcher."""
+    if n_jobs is not None and (isinstance(n_jobs, bool) or not isinstance(n_jobs, int) or n_jobs == 0):
+        raise ConfigError("hydra.launcher.n_jobs", n_jobs,
+                          "a non-zero integer: the number of workers (-1: one per core, -2: all cores but one)")
+    if isinstance(max_replicas, bool) or not isinstance(max_replicas, int) or max_replicas < 1:
+        raise ConfigError("hydra.launcher.max_replicas", max_replicas, "an integer >= 1 (jobs trained as one batch)")
 
 
 def group_key(config: DictConfig) -> str:
@@ -82,8 +86,8 @@ def plan_batches(keys: Sequence[str], max_replicas: int, workers: int) -> list[l
 
 class BatchedLauncher(Launcher):
     def __init__(self, n_jobs: int = -1, max_replicas: int = 64) -> None:
-        self.n_jobs = _positive("n_jobs", n_jobs, allow_all=True)
-        self.max_replicas = _positive("max_replicas", max_replicas)
+        check_counts(n_jobs, max_replicas)
+        self.n_jobs, self.max_replicas = n_jobs, max_replicas
         self.config: DictConfig | None = None
         self.task_function: TaskFunction | None = None
         self.hydra_context: HydraContext | None = None
@@ -133,29 +137,28 @@ class BatchedLauncher(Launcher):
                 run_batch_of_jobs,
                 [(self.hydra_context.callbacks, self.task_function, jobs, name, singleton_state) for jobs, name in tasks],
                 min(workers, len(batches)),
-                on_lost=lambda index, lost: fail_lost_batch(tasks[index][0], lost))
-            for (jobs, _), outcome in zip(tasks, returns):
-                if isinstance(outcome, TaskFailed):  # the batch itself broke (its jobs are recorded FAILED)
-                    raise MemtechError(f"a batch of {len(jobs)} jobs failed in its worker: {outcome.error}")
+                on_lost=lambda index, lost: fail_batch(tasks[index][0], f"WorkerLost: {lost.reason}", lost.pid))
+            returns = [fail_batch(jobs, outcome.error, None) if isinstance(outcome, TaskFailed) else outcome
+                       for (jobs, _), outcome in zip(tasks, returns)]  # a batch that broke outside its jobs
         by_number = {ret.hydra_cfg.hydra.job.num: ret for batch in returns for ret in batch}
         return [by_number[initial_job_idx + i] for i in range(len(configs))]
 
 
-def fail_lost_batch(configs: Sequence[DictConfig], lost: WorkerLost) -> list[JobReturn]:
-    """The jobs of a batch whose worker died: each recorded FAILED with the reason (its MLflow run found by
-    the worker's pid, its sweep record written unless the job had finished), the sweep going on."""
+def fail_batch(configs: Sequence[DictConfig], error: str, lost_pid: int | None) -> list[JobReturn]:
+    """The jobs of a batch that did not come back from its worker (the worker died: ``lost_pid``; or the
+    batch raised outside its jobs): each recorded FAILED with the error (the runs a lost worker left RUNNING
+    found by its pid), its sweep record written unless the job had finished; the sweep goes on."""
     from memtech import tracking
     from memtech.hydra_main import write_job_state
     from memtech.liveness import PID_TAG
 
-    error = f"WorkerLost: {lost.reason}"
     runs: dict[str, str] = {}  # job number -> its run left RUNNING by the lost worker
     parent = os.environ.get(tracking.PARENT_RUN_ENV)
     uri = os.environ.get("MLFLOW_TRACKING_URI")
-    if parent and uri:
+    if parent and uri and lost_pid is not None:
         try:
             for run in tracking.child_runs(uri, parent):
-                if run.info.status == "RUNNING" and run.data.tags.get(PID_TAG) == str(lost.pid):
+                if run.info.status == "RUNNING" and run.data.tags.get(PID_TAG) == str(lost_pid):
                     runs[run.data.tags.get("memtech.job", "")] = run.info.run_id
                     tracking.client(uri).set_tag(run.info.run_id, "memtech.error", error)
                     tracking.client(uri).set_terminated(run.info.run_id, "FAILED")

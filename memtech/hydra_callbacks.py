@@ -22,7 +22,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from memtech import resume, tracking
-from memtech.errors import ConfigError, MemtechError
+from memtech.errors import MemtechError
 from memtech.liveness import process_tags
 
 BLAS_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS",
@@ -98,17 +98,11 @@ _DATASETS_KEPT = 4  # loaded datasets kept while checking a sweep (jobs that sha
 
 
 def check_launcher(launcher: Any) -> None:
-    """The launcher's worker and batch counts (joblib's and the batched launcher's keys), checked before the
-    sweep's parent run exists: joblib itself says only "n_jobs == 0 in Parallel has no meaning"."""
-    if not isinstance(launcher, DictConfig):
-        return
-    n_jobs = launcher.get("n_jobs")
-    if "n_jobs" in launcher and n_jobs is not None and (isinstance(n_jobs, bool) or not isinstance(n_jobs, int) or n_jobs == 0):
-        raise ConfigError("hydra.launcher.n_jobs", n_jobs,
-                          "a non-zero integer: the number of workers (-1: one per core, -2: all cores but one)")
-    max_replicas = launcher.get("max_replicas")
-    if "max_replicas" in launcher and (isinstance(max_replicas, bool) or not isinstance(max_replicas, int) or max_replicas < 1):
-        raise ConfigError("hydra.launcher.max_replicas", max_replicas, "an integer >= 1 (jobs trained as one batch)")
+    """The worker and batch counts of the sweep's launcher, before its parent run exists."""
+    from memtech.batched_launcher import check_counts
+
+    if isinstance(launcher, DictConfig):
+        check_counts(launcher.get("n_jobs"), launcher.get("max_replicas", 1))
 
 
 def validate_sweep(config: DictConfig) -> None:
