@@ -99,20 +99,53 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 UI_JOBS_ENV = "MLFLOW_SERVER_ENABLE_JOB_EXECUTION"
 
 
-def ui_command(uri: str, port: int) -> list[str]:
-    """The MLflow UI on the project's store, reachable from this machine only."""
-    return [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri, "--host", "127.0.0.1", "--port", str(port)]
+LOCAL_HOST = "127.0.0.1"
 
 
-def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
-    """Whether a server could bind ``host:port`` now (the UI would otherwise log the clash and exit 0)."""
+def ui_command(uri: str, port: int, host: str = LOCAL_HOST) -> list[str]:
+    """The MLflow UI on the project's store; on 127.0.0.1 it is reachable from this machine only."""
+    return [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri, "--host", host, "--port", str(port)]
+
+
+def exposure_warning(host: str) -> str | None:
+    """What a user must know before the UI listens beyond this machine, or None on a loopback address."""
+    import ipaddress
+
+    try:
+        if host == "localhost" or ipaddress.ip_address(host).is_loopback:
+            return None
+    except ValueError:
+        pass  # a host name: it may resolve to any interface
+    return (f"memtech: warning: the MLflow UI will listen on {host}: anyone who can reach this machine there can "
+            "read, edit and delete every run in the store; it has no authentication. Leave out --host to keep it "
+            "on 127.0.0.1.")
+
+
+def listen_address(host: str, port: int) -> tuple:
+    """The socket family and address ``host:port`` names; a ConfigError naming --host if it names none."""
     import socket
 
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+    try:
+        family, _, _, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    except (socket.gaierror, UnicodeError) as exc:
+        raise ConfigError("--host", host, f"an address or host name of this machine ({exc})") from None
+    return family, address
+
+
+def port_is_free(port: int, host: str = LOCAL_HOST) -> bool:
+    """Whether a server could bind ``host:port`` now (the UI would otherwise log the clash and exit 0); an
+    address that is not this machine's is a ConfigError naming --host."""
+    import errno
+    import socket
+
+    family, address = listen_address(host, port)
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
         try:
-            sock.bind((host, port))
-        except OSError:
-            return False
+            sock.bind(address)
+        except OSError as exc:
+            if exc.errno in (errno.EADDRINUSE, errno.EACCES):
+                return False
+            raise ConfigError("--host", host, f"an address of this machine ({exc.strerror})") from None
     return True
 
 
@@ -124,14 +157,18 @@ def _cmd_ui(args: argparse.Namespace) -> int:
     if not 0 < args.port < 65536:
         raise ConfigError("--port", args.port, "a TCP port from 1 to 65535")
     uri = tracking.resolve_uri(args.tracking_uri)
-    command = ui_command(uri, args.port)
+    listen_address(args.host, args.port)  # a host that names nothing fails here, before anything is printed
+    if not args.print_command and not port_is_free(args.port, args.host):
+        raise ConfigError("--port", args.port, f"a free port on {args.host} (another server uses it: stop it or "
+                          "pick another with --port)")
+    warning = exposure_warning(args.host)
+    if warning:
+        print(warning, file=sys.stderr, flush=True)
+    command = ui_command(uri, args.port, args.host)
     if args.print_command:
         print(" ".join(command))
         return 0
-    if not port_is_free(args.port):
-        raise ConfigError("--port", args.port, "a free port on 127.0.0.1 (another server uses it: stop it or pick "
-                          "another with --port)")
-    print(f"MLflow UI for {uri} at http://127.0.0.1:{args.port} (Ctrl-C to stop)", flush=True)
+    print(f"MLflow UI for {uri} at http://{args.host}:{args.port} (Ctrl-C to stop)", flush=True)
     sys.stderr.flush()
     # MLflow's job runner (huey consumers, for its GenAI jobs; memtech has none) outlives the server when
     # it is stopped: leave it off unless the user turns it on.
@@ -187,7 +224,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("ui", help="start the MLflow UI on the project's store, bound to 127.0.0.1")
     p.add_argument("--tracking-uri", help="MLflow store (default: $MLFLOW_TRACKING_URI, else runs/mlflow.db)")
-    p.add_argument("--port", type=int, default=5000, help="port on 127.0.0.1 (default: 5000)")
+    p.add_argument("--port", type=int, default=5000, help="port to listen on (default: 5000)")
+    p.add_argument("--host", default=LOCAL_HOST, help="address to listen on (default: 127.0.0.1, this machine only; "
+                   "any other address lets others on the network read and change the store, and prints a warning)")
     p.add_argument("--print-command", action="store_true", help="print the command instead of running it")
     p.set_defaults(func=_cmd_ui)
 

@@ -36,7 +36,7 @@ def test_ui_execs_the_command_so_its_pid_and_exit_status_are_the_servers(tmp_pat
         from memtech import cli
         stand_in = [sys.executable, "-c", "import os, sys; print('pid', os.getpid(), os.environ.get(sys.argv[1]), flush=True); "
                     "sys.exit(7)", cli.UI_JOBS_ENV]
-        cli.ui_command = lambda uri, port: stand_in
+        cli.ui_command = lambda uri, port, host: stand_in
         sys.exit(cli.main(["ui", "--port", "{_free_port()}", "--tracking-uri", "sqlite:///{tmp_path}/mlflow.db"]))
     """)
     env = {k: v for k, v in os.environ.items() if k != cli.UI_JOBS_ENV}
@@ -76,6 +76,31 @@ def test_ui_print_command_still_prints_without_starting(project_store, monkeypat
     assert out.endswith("--host 127.0.0.1 --port 5002") and f"sqlite:///{project_store}/mlflow.db" in out
     assert cli.main(["ui", "--port", "70000"]) == 2
     assert "--port must be a TCP port from 1 to 65535, got 70000" in capsys.readouterr().err
+
+
+def test_ui_stays_on_this_machine_unless_a_host_is_given_and_then_warns(project_store, monkeypatch, capsys):
+    monkeypatch.setattr(os, "execv", lambda *args: pytest.fail("--print-command must not start the UI"))
+    assert cli.main(["ui", "--print-command"]) == 0
+    captured = capsys.readouterr()
+    assert "--host 127.0.0.1 " in captured.out and captured.err == ""
+    assert cli.main(["ui", "--print-command", "--host", "0.0.0.0"]) == 0
+    captured = capsys.readouterr()
+    assert "--host 0.0.0.0 " in captured.out
+    assert captured.err.startswith("memtech: warning: the MLflow UI will listen on 0.0.0.0: ")
+    assert "no authentication" in captured.err
+    for loopback in ("localhost", "::1", "127.0.0.2"):
+        assert cli.exposure_warning(loopback) is None, loopback
+    assert cli.exposure_warning("my-laptop.example") is not None  # a name may resolve to any interface
+
+
+def test_ui_on_a_host_that_is_not_this_machine_is_a_clean_error(project_store, monkeypatch, capsys):
+    monkeypatch.setattr(os, "execv", lambda *args: pytest.fail("nothing may start on a bad host"))
+    assert cli.main(["ui", "--host", "no such host!"]) == 2
+    assert capsys.readouterr().err.startswith("memtech: error: --host must be an address or host name of this machine")
+    # a documentation-only address (RFC 5737): well formed, but no interface of this machine has it
+    assert cli.main(["ui", "--host", "192.0.2.1", "--port", str(_free_port())]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("memtech: error: --host must be an address of this machine") and "'192.0.2.1'" in err
 
 
 def test_a_closed_pipe_is_no_traceback():
