@@ -20,11 +20,18 @@ def process_tags() -> dict[str, str]:
     return {HOST_TAG: socket.gethostname(), PID_TAG: str(os.getpid())}
 
 
-def _start_time_s(pid: int) -> float | None:
-    """When a process started (seconds since the epoch), from /proc; None where that cannot be read."""
+def _stat_fields(pid: int) -> list[str] | None:
+    """The fields of /proc/<pid>/stat after the command name (state first), or None where it cannot be read."""
     try:
         with open(f"/proc/{pid}/stat") as stat:
-            fields = stat.read().rsplit(")", 1)[1].split()  # the command name may hold spaces and brackets
+            return stat.read().rsplit(")", 1)[1].split()  # the command name may hold spaces and brackets
+    except (OSError, IndexError):
+        return None
+
+
+def _start_time_s(fields: list[str]) -> float | None:
+    """When a process started (seconds since the epoch), from its stat fields; None where that cannot be read."""
+    try:
         with open("/proc/stat") as system:
             boot_s = next(float(line.split()[1]) for line in system if line.startswith("btime"))
         return boot_s + int(fields[19]) / os.sysconf("SC_CLK_TCK")  # field 22 of stat: start time in ticks
@@ -40,7 +47,12 @@ def process_gone(pid: int, run_started_s: float) -> bool:
         return True
     except PermissionError:
         pass  # it exists, under another user
-    started = _start_time_s(pid)
+    fields = _stat_fields(pid)
+    if fields is None:
+        return False  # no /proc: the signal says it exists
+    if fields[0] in ("Z", "X"):
+        return True  # a zombie (where nothing reaps orphans, as in many containers) runs nothing any more
+    started = _start_time_s(fields)
     # a process younger than the run is another process that got the same pid (2 s for clock granularity)
     return started is not None and started > run_started_s + 2.0
 
