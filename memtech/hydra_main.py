@@ -45,6 +45,19 @@ def _register_launchers() -> None:
 
 _register_launchers()
 
+
+def _register_launcher_plugin() -> None:
+    """Make ``hydra/launcher=batched`` (the default) instantiable whatever Hydra's plugin scan found (an
+    editable install's mapped packages are invisible to it). Done at import, so that every entry into Hydra
+    from this module, ``memtech-run`` or not, finds it."""
+    from hydra.core.plugins import Plugins
+    from hydra_plugins.memtech_batched_launcher import BatchedLauncher
+
+    Plugins.instance().register(BatchedLauncher)
+
+
+_register_launcher_plugin()
+
 # Registered at import so that sweep workers, which import this module to unpickle the task, resolve it too.
 OmegaConf.register_new_resolver("memtech_runs_dir", lambda: str(tracking.runs_dir()), replace=True)
 
@@ -354,20 +367,10 @@ def _hydra_entry(cfg: DictConfig) -> float | None:
         raise
 
 
-def _register_launcher_plugin() -> None:
-    """Make ``hydra/launcher=batched`` instantiable whatever Hydra's plugin scan found (an editable install's
-    mapped packages are invisible to it)."""
-    from hydra.core.plugins import Plugins
-    from hydra_plugins.memtech_batched_launcher import BatchedLauncher
-
-    Plugins.instance().register(BatchedLauncher)
-
-
 def main() -> None:
     from memtech.hydra_callbacks import FAILED_JOBS, end_interrupted_sweep
     from memtech.interrupts import unwinding_on_signals
 
-    _register_launcher_plugin()
     # SIGTERM (`kill`, a scheduler) unwinds like Ctrl-C, and neither cuts a store write in half: a run or
     # sweep stopped either way is marked KILLED
     with unwinding_on_signals():

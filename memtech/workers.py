@@ -95,12 +95,14 @@ class _Worker:
         child_end.close()
         self.task: int | None = None
 
-    def stop(self, timeout_s: float) -> None:
+    def ask_to_stop(self) -> None:
         try:
             self.connection.send_bytes(b"")
         except OSError:
             pass
-        self.process.join(timeout_s)
+
+    def wait_stopped(self, deadline: float) -> None:
+        self.process.join(max(0.0, deadline - time.monotonic()))
         if self.process.is_alive():
             self.process.kill()
             self.process.join()
@@ -142,7 +144,10 @@ def run_tasks(function: Callable[..., Any], tasks: Sequence[tuple], workers: int
         for worker in pool:
             if worker.task is not None:  # interrupted: its task's records are closed by the caller
                 worker.process.terminate()
-            worker.stop(timeout_s=5.0)
+            worker.ask_to_stop()
+        deadline = time.monotonic() + 5.0  # all of them wind down at once (each takes its interpreter's exit)
+        for worker in pool:
+            worker.wait_stopped(deadline)
     return outcomes
 
 

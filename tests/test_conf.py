@@ -54,7 +54,7 @@ def test_hydra_outputs_go_under_runs_and_jobs_do_not_chdir(tmp_path, monkeypatch
     assert cfg.hydra.job.chdir is False
     assert str(cfg.hydra.run.dir).startswith(str(tmp_path) + "/hydra/")
     assert str(cfg.hydra.sweep.dir).startswith(str(tmp_path) + "/multirun/")
-    assert cfg.hydra.launcher._target_.endswith("JoblibLauncher") and cfg.hydra.launcher.n_jobs == -1
+    assert cfg.hydra.launcher._target_ == "hydra_plugins.memtech_batched_launcher.BatchedLauncher" and cfg.hydra.launcher.n_jobs == -1
     assert cfg.hydra.callbacks.memtech._target_ == "memtech.hydra_callbacks.MemtechCallback"
 
 

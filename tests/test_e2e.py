@@ -1,5 +1,5 @@
-"""``memtech-run`` end to end, in subprocesses, on temporary stores: single runs and multirun sweeps with the
-joblib (parallel), basic (sequential) and submitit (local executor) launchers."""
+"""``memtech-run`` end to end, in subprocesses, on temporary stores: single runs and multirun sweeps with the batched
+(default) and joblib launchers (parallel), basic (sequential) and submitit (local executor) launchers."""
 
 from __future__ import annotations
 
@@ -166,13 +166,14 @@ def memtech_register_trainers(register):
 
 
 @pytest.mark.slow
-def test_parallel_sweep_on_a_fresh_store_records_every_job_under_one_parent(tmp_path):
+@pytest.mark.parametrize("launcher", [[], ["hydra/launcher=joblib_all_cores"]], ids=["batched (default)", "joblib"])
+def test_parallel_sweep_on_a_fresh_store_records_every_job_under_one_parent(tmp_path, launcher):
     runs = tmp_path / "runs"
     assert not runs.exists()
     (tmp_path / "myplugins").mkdir()
     (tmp_path / "myplugins" / "flaky.py").write_text(FLAKY_TRAINER)
     # Four jobs in four workers, one of which breaks while training: it is recorded FAILED, the others go on.
-    done = memtech_run(runs, "-m", "hydra.launcher.n_jobs=4", "trainer.epochs=1", *SMALL_DATA, "trainer.name=flaky",
+    done = memtech_run(runs, "-m", *launcher, "hydra.launcher.n_jobs=4", "trainer.epochs=1", *SMALL_DATA, "trainer.name=flaky",
                        f"plugins_dir={tmp_path / 'myplugins'}", "trainer.learning_rate=0.1,0.2,0.3,0.05")
     assert done.returncode == 1, done.stdout + done.stderr
     assert "1 of 4 sweep jobs failed" in done.stderr
