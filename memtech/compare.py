@@ -25,8 +25,9 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from memtech import tracking
-from memtech.seedstats import INTERVAL_NAME, SEED_KEY, Estimate, Point, build_points, estimate
 from memtech.errors import ConfigError
+from memtech.seedstats import INTERVAL_NAME, SEED_KEY, Estimate, Point, build_points, estimate
+from memtech.tables import grid
 
 ACCURACY, ENERGY, LATENCY = "test_accuracy", "energy_j", "memory_latency_s"
 DYNAMIC, STATIC, AREA = "dynamic_energy_j", "static_energy_j", "area_mm2"
@@ -321,11 +322,6 @@ def _columns(rows: Sequence[RunRow]) -> tuple[bool, bool]:
     return split, area
 
 
-def _grid(header: list[str], body: list[list[str]]) -> list[str]:
-    widths = [max(len(str(r[c])) for r in [header, *body]) for c in range(len(header))]
-    return ["  ".join(str(v).ljust(w) for v, w in zip(r, widths)).rstrip() for r in [header, *body]]
-
-
 def format_table(rows: Sequence[RunRow], swept: Sequence[str], front: set[int], baselines: Sequence[Baseline] = ()) -> str:
     split, area = _columns([*rows, *(b.run for b in baselines)])
     names = _names(baselines)
@@ -348,10 +344,11 @@ def format_table(rows: Sequence[RunRow], swept: Sequence[str], front: set[int], 
         for name in names:
             base = next((b.run for b in baselines if b.name == name and b.serves(row)), None)
             saved, dacc = relative(row, base)
-            line += [_pct(saved), _fmt(dacc, "+.4f")]
+            # a diverged run stopped early: its energy is that of less work, never a saving
+            line += ["stopped" if row.metrics.get("diverged") else _pct(saved), _fmt(dacc, "+.4f")]
         line += [_fmt(row.metrics.get(LATENCY, math.nan)), status, row.run_id[:8]]
         body.append(line)
-    return "\n".join(_grid(header, body))
+    return "\n".join(grid(header, body))
 
 
 def format_baselines(baselines: Sequence[Baseline]) -> str:
@@ -370,7 +367,7 @@ def format_baselines(baselines: Sequence[Baseline]) -> str:
         if area:
             line += [_fmt(b.run.area_mm2)]
         body.append(line + [b.run.run_id[:8], b.how])
-    return "\n".join(_grid(header, body))
+    return "\n".join(grid(header, body))
 
 
 def format_point_table(comparison: "Comparison") -> str:
@@ -408,7 +405,7 @@ def format_point_table(comparison: "Comparison") -> str:
         line += [f"{point.diverged}/{point.n}" if point.diverged else "",
                  ",".join(rows[r].run_id[:8] for r in point.rows[:2]) + (",..." if point.n > 2 else "")]
         body.append(line)
-    return "\n".join(_grid(header, body))
+    return "\n".join(grid(header, body))
 
 
 def _interval(estimate: Estimate, spec: str) -> str:
@@ -575,7 +572,8 @@ def format_report(comparison: Comparison) -> str:
             else f"{len(comparison.rows)} runs")
     lines = [f"{comparison.title}: {what}, * = on the accuracy-vs-energy Pareto front", comparison.table]
     if comparison.baselines:
-        lines.append("saved_vs_X = share of baseline X's energy saved (negative: costs more); dacc_vs_X = accuracy minus X's")
+        lines.append("saved_vs_X = share of baseline X's energy saved (negative: costs more; stopped: a diverged run, "
+                     "whose energy is that of a partial run); dacc_vs_X = accuracy minus X's")
         lines.append(format_baselines(comparison.baselines))
     lines += comparison.notes
     if comparison.figure:

@@ -259,6 +259,7 @@ class _ReplicaRun:
         self.store = TensorStore(role_sizes, memories, xp, self.clock)
         self.init_rng = np.random.default_rng([spec.seed, 1])
         self.shuffle_rng = np.random.default_rng([spec.seed, 2])
+        self.total_iterations = total_iterations  # planned; a diverged replica stops before
         bounds = spec.schedule.iteration_bounds(total_iterations)
         self._phases = [phase for phase, _, _ in bounds]
         self._phase_ends = [end for _, _, end in bounds]  # non-decreasing; a phase holds [previous end, end)
@@ -425,6 +426,7 @@ def run_batch(
             final_test_accuracy=test_accuracy,
             final_test_loss=test_loss,
             iterations=run.iteration,
+            planned_iterations=run.total_iterations,
             sim_time_s=run.clock.now_s,
             compute_time_s=run.compute_time_s,
             diverged=run.diverged_at is not None,

@@ -24,6 +24,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from memtech import resume, tracking
 from memtech.errors import MemtechError
 from memtech.liveness import process_tags
+from memtech.progress import command
 
 BLAS_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS",
             "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")
@@ -272,7 +273,7 @@ class MemtechCallback(Callback):
                 if skipped:
                     counts += f", {len(skipped)} skipped (already finished: resume=true)"
                 print(f"memtech: {len(jobs)} jobs ({counts}) recorded under parent run {self.parent_run_id}; "
-                      f"`memtech compare {self.parent_run_id}` or `memtech ui` to look")
+                      f"`{command('memtech')} compare {self.parent_run_id}` or `{command('memtech')} ui` to look")
         finally:
             _release_reused_workers()
             for key, value in self._saved_env.items():

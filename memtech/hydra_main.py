@@ -25,7 +25,7 @@ from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
 
 from memtech import resume, tracking
 from memtech.errors import ConfigError, MemtechError
-from memtech.progress import EpochProgress, baseline_hint, format_summary, progress_enabled
+from memtech.progress import EpochProgress, baseline_hint, command, format_summary, progress_enabled, stopped_note
 
 SWEEP_STATE_ENV = "MEMTECH_SWEEP_STATE"  # folder where each sweep job leaves its status (set by the callback)
 
@@ -241,7 +241,7 @@ def finish_job(job: Job, result: Any) -> float:
 
     if job.multirun:
         print(f"job {job.job_num}: accuracy {result.final_test_accuracy:.4f}  energy {result.total_energy_j:.4g} J"
-              + ("  DIVERGED" if result.diverged else "")
+              + (f"  DIVERGED ({stopped_note(result)})" if result.diverged else "")
               + (f"  [{' '.join(overrides)}]" if overrides else "")
               + (f"  -> {output_dir}" if output_dir is not None else ""))
     else:
@@ -253,7 +253,8 @@ def finish_job(job: Job, result: Any) -> float:
             if baseline is None:
                 hint = baseline_hint(config, overrides, uri, track.experiment)
             where = (f"recorded as MLflow run {run.run_id} in {uri}\n"
-                     f"look: `memtech ui` (MLflow UI on 127.0.0.1), `memtech compare`; outputs in {output_dir}")
+                     f"look: `{command('memtech')} ui` (MLflow UI on 127.0.0.1), `{command('memtech')} compare`; "
+                     f"outputs in {output_dir}")
         print(format_summary(result, str(config.get("name")), baseline, where, hint))
     return result.final_test_accuracy
 

@@ -10,6 +10,7 @@ import sys
 from typing import Any, Mapping, TextIO
 
 from memtech.errors import ConfigError
+from memtech.tables import grid
 
 # The config sections tracking.baseline_key matches a baseline on: a baseline must train the same network
 # on the same data for its energy and accuracy to compare.
@@ -56,6 +57,34 @@ class EpochProgress:
             self.stream.flush()
 
 
+def command(name: str) -> str:
+    """How the user can run memtech's command ``name`` from where they are: its bare name when the shell finds
+    this install's script, else its path (``.venv/bin/memtech`` after ``make run``, whose environment is not
+    on PATH), so that a printed hint works when pasted."""
+    import os
+    import shutil
+    from pathlib import Path
+
+    script = Path(sys.executable).parent / name
+    found = shutil.which(name)
+    if not script.exists() or (found is not None and Path(found).resolve() == script.resolve()):
+        return name
+    try:
+        return os.path.relpath(script) if script.is_relative_to(Path.cwd()) else str(script)
+    except ValueError:
+        return str(script)
+
+
+def stopped_note(result: Any) -> str | None:
+    """How a run that diverged stopped ("stopped at iteration 14 of 860"), or None for a run that went on."""
+    if not result.diverged:
+        return None
+    at, planned = result.diverged_at_iteration, getattr(result, "planned_iterations", None)
+    if at is None:
+        return "stopped early"
+    return f"stopped at iteration {at} of {planned}" if planned else f"stopped at iteration {at}"
+
+
 def _ratio(value: float, reference: float | None) -> str:
     if reference is None or reference == 0:
         return ""
@@ -72,22 +101,26 @@ def format_summary(
     """A short report: accuracy, energy per memory and phase, the all-SRAM comparison (or, without one,
     ``baseline_hint`` on how to record it) and where to look."""
     metrics = result.metrics()
-    lines = [f"memtech run {name!r}: {result.iterations} iterations" + ("  DIVERGED" if result.diverged else "")]
+    stopped = stopped_note(result)
+    lines = [f"memtech run {name!r}: " + (f"DIVERGED, {stopped}" if stopped else f"{result.iterations} iterations")]
     base_acc = baseline.get("test_accuracy") if baseline else None
     acc_note = f"  (all-SRAM baseline {base_acc:.4f})" if base_acc is not None else ""
     lines.append(f"  test accuracy   {result.final_test_accuracy:.4f}{acc_note}")
-    lines.append(f"  energy          {metrics['energy_j']:.4g} J{_ratio(metrics['energy_j'], baseline.get('energy_j') if baseline else None)}")
+    if stopped:  # less work than the baseline did: never a saving
+        energy_note = f"  (of a run that {stopped}: not comparable with the all-SRAM baseline)"
+    else:
+        energy_note = _ratio(metrics["energy_j"], baseline.get("energy_j") if baseline else None)
+    lines.append(f"  energy          {metrics['energy_j']:.4g} J{energy_note}")
     lines.append(
         f"  memory latency  {metrics['memory_latency_s']:.4g} s   simulated time {metrics['sim_time_s']:.4g} s"
     )
     lines.append(f"  bit flips       {int(metrics['flips'])}   detected errors {int(metrics['errors_detected'])}")
-    lines.append("  energy by memory and phase:")
-    for row in result.accounting:
-        if row.bits_read or row.bits_written or row.energy_j:
-            lines.append(
-                f"    {row.memory:<10} {row.phase:<10} {row.technology:<10} {row.energy_j:.4g} J"
-                f"  (dynamic {row.dynamic_energy_j:.3g}, static {row.static_energy_j:.3g})  flips {row.total_flips}"
-            )
+    lines.append("  energy by memory and phase" + (f" (up to iteration {result.diverged_at_iteration})" if stopped else "") + ":")
+    rows = [[row.memory, row.phase, row.technology, f"{row.energy_j:.4g}", f"{row.dynamic_energy_j:.3g}",
+             f"{row.static_energy_j:.3g}", str(row.total_flips)]
+            for row in result.accounting if row.bits_read or row.bits_written or row.energy_j]
+    lines.extend(grid(["memory", "phase", "technology", "energy_J", "dynamic_J", "static_J", "flips"], rows,
+                      indent="    "))
     if baseline is None and baseline_hint:
         lines.append(f"  {baseline_hint}")
     if where:
@@ -124,8 +157,8 @@ def baseline_hint(config: Mapping[str, Any], overrides: list[str], uri: str | No
         return None
     others = tracking.all_sram_runs(uri, tracking.experiment_ids(uri, experiment), max_results=1)
     other = dict(others[0].data.params) if others else None
-    command = " ".join(["memtech-run", "experiment=sram_baseline", *_matching_overrides(config, overrides, other)])
+    line = " ".join([command("memtech-run"), "experiment=sram_baseline", *_matching_overrides(config, overrides, other)])
     if other is None:
-        return f"no all-SRAM baseline in the store yet: `{command}` records one"
+        return f"no all-SRAM baseline in the store yet: `{line}` records one"
     return (f"the store's all-SRAM baselines train other trainer/dataset/seed settings than this run: "
-            f"`{command}` records a matching one")
+            f"`{line}` records a matching one")

@@ -90,6 +90,7 @@ class RunResult:
     compute_time_s: float
     diverged: bool = False
     diverged_at_iteration: int | None = None
+    planned_iterations: int | None = None  # what the run would have trained had it not diverged
     values: dict[str, np.ndarray] = field(default_factory=dict)  # trained weights and biases, flat
     model: dict[str, Any] = field(default_factory=dict)  # what predict needs to rebuild the network
     plugins: dict[str, str] = field(default_factory=dict)  # component -> version

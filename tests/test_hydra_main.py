@@ -67,11 +67,28 @@ def test_summary_reports_energy_per_memory_and_phase_against_the_baseline():
     ratio = result.total_energy_j / baseline["energy_j"]
     assert f"({ratio:.3f}x the all-SRAM baseline)" in text
     assert f"(all-SRAM baseline {baseline['test_accuracy']:.4f})" in text
-    assert re.search(r"mram\s+only\s+stt_mram\s+\S+ J", text)
+    header = next(line for line in text.splitlines() if "energy_J" in line).split()
+    assert header == ["memory", "phase", "technology", "energy_J", "dynamic_J", "static_J", "flips"]
+    assert re.search(r"\n    mram\s+only\s+stt_mram\s+[0-9.e+-]+\s+[0-9.e+-]+\s+[0-9.e+-]+\s+\d+\n", text)
     assert text.endswith("look: memtech ui")
     assert "experiment=sram_baseline" not in format_summary(result, "demo", None)  # no hint: nothing to suggest
     assert "records one" in format_summary(result, "demo", None, None, "no all-SRAM baseline ...: records one")
     assert "records one" not in format_summary(result, "demo", baseline, None, "records one")
+
+
+def test_a_diverged_run_says_where_it_stopped_and_never_shows_its_energy_as_a_saving():
+    config = _config("mram")
+    config["memories"]["mram"].update(ber=0.05, write_error_mode="any")  # every weight write breaks floats
+    config["trainer"]["epochs"] = 20
+    result = run_experiment(config)
+    assert result.diverged and result.diverged_at_iteration < result.planned_iterations
+    baseline = run_experiment(_config("sram")).metrics()
+    text = format_summary(result, "demo", baseline)
+    stopped = f"stopped at iteration {result.diverged_at_iteration} of {result.planned_iterations}"
+    assert text.splitlines()[0] == f"memtech run 'demo': DIVERGED, {stopped}"
+    assert f"(of a run that {stopped}: not comparable with the all-SRAM baseline)" in text
+    assert "x the all-SRAM baseline" not in text
+    assert f"energy by memory and phase (up to iteration {result.diverged_at_iteration}):" in text
 
 
 def test_no_baseline_hint_without_a_store_or_on_an_all_sram_run(tmp_path):
@@ -165,7 +182,7 @@ def test_readme_plugin_runs_with_its_own_preset_and_does_not_diverge(readme_plug
         capture_output=True, text=True, env=env, cwd=tmp_path, timeout=240,
     )
     assert done.returncode == 0, done.stderr
-    assert re.search(r"mram\s+mram\s+pcm\s+\S+ J", done.stdout)
+    assert re.search(r"mram\s+mram\s+pcm\s+[0-9.e+-]+\s", done.stdout)
     assert "DIVERGED" not in done.stdout
     assert float(re.search(r"test accuracy\s+(\S+)", done.stdout).group(1)) > 0.9
 

@@ -34,6 +34,9 @@ def test_wheel_install_runs_from_another_folder(tmp_path):
     wheel = _build_wheel(tmp_path / "dist")
     with zipfile.ZipFile(wheel) as archive:
         everything = set(archive.namelist())
+        metadata = next(archive.read(n).decode() for n in everything if n.endswith(".dist-info/METADATA"))
+    assert "License-Expression: MIT" in metadata.splitlines()
+    assert any(n.endswith(".dist-info/licenses/LICENSE") for n in everything), "the license text is not shipped"
     shipped = {name for name in everything if name.startswith("memtech_conf/")}
     # hydra/launcher=batched: Hydra finds launchers only in its hydra_plugins namespace
     assert "hydra_plugins/memtech_batched_launcher/__init__.py" in everything
