@@ -23,6 +23,19 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(skip)
 
 
+@pytest.fixture(autouse=True)
+def activated_environment(monkeypatch):
+    """Tests run as a user who activated the environment: its commands on PATH, so that hints name them bare
+    (tests of the hints themselves set PATH as they need)."""
+    import os
+    import sys
+    from pathlib import Path
+
+    bin_dir = str(Path(sys.executable).parent)
+    if bin_dir not in os.environ.get("PATH", "").split(os.pathsep):
+        monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}")
+
+
 @pytest.fixture(scope="session")
 def registry():
     """Built-in plugins only: tests must not depend on whatever else is installed."""

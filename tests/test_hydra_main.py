@@ -91,6 +91,20 @@ def test_a_diverged_run_says_where_it_stopped_and_never_shows_its_energy_as_a_sa
     assert f"energy by memory and phase (up to iteration {result.diverged_at_iteration}):" in text
 
 
+def test_hints_name_the_command_as_the_shell_finds_it(tmp_path, monkeypatch):
+    from memtech.progress import command
+
+    bin_dir = Path(sys.executable).parent
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}/usr/bin:/bin")  # the environment activated
+    assert command("memtech") == "memtech"
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")  # right after `make run`: not on PATH
+    monkeypatch.chdir(bin_dir.parent.parent)
+    assert command("memtech") == os.path.relpath(bin_dir / "memtech")
+    monkeypatch.chdir(tmp_path)  # elsewhere: the full path
+    assert command("memtech") == str(bin_dir / "memtech")
+    assert command("no-such-command") == "no-such-command"
+
+
 def test_no_baseline_hint_without_a_store_or_on_an_all_sram_run(tmp_path):
     uri = tracking.resolve_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
     assert baseline_hint(_config("mram"), [], None, "memtech") is None  # tracking=none: no store to record in
