@@ -122,8 +122,11 @@ class BatchedLauncher(Launcher):
             hydra_config.cfg = saved
         workers = worker_count(self.n_jobs)
         batches = plan_batches(keys, self.max_replicas, workers)
-        print(f"memtech: {len(configs)} jobs in {len(batches)} batch(es) of up to "
-              f"{max(len(b) for b in batches)} replicas, {min(workers, len(batches))} at a time")
+        from tqdm import tqdm
+
+        # above the sweep's progress bar where it shows one (a plain print where none does)
+        tqdm.write(f"memtech: {len(configs)} jobs in {len(batches)} batch(es) of up to "
+                   f"{max(len(b) for b in batches)} replicas, {min(workers, len(batches))} at a time")
         singleton_state = Singleton.get_state()
         tasks = [([configs[i] for i in batch], f"{number + 1} of {len(batches)}")
                  for number, batch in enumerate(batches)]
@@ -149,7 +152,7 @@ def fail_batch(configs: Sequence[DictConfig], error: str, lost_pid: int | None) 
     batch raised outside its jobs): each recorded FAILED with the error (the runs a lost worker left RUNNING
     found by its pid), its sweep record written unless the job had finished; the sweep goes on."""
     from memtech import tracking
-    from memtech.hydra_main import write_job_state
+    from memtech.hydra_main import say_job, write_job_state
     from memtech.liveness import PID_TAG
 
     runs: dict[str, str] = {}  # job number -> its run left RUNNING by the lost worker
@@ -173,8 +176,8 @@ def fail_batch(configs: Sequence[DictConfig], error: str, lost_pid: int | None) 
             ret.status, ret.return_value = JobStatus.COMPLETED, None
             overrides = list(ret.overrides)
             number = int(config.hydra.job.num)
-            write_job_state(number, "FAILED", runs.get(str(number)), error, overrides, keep_finished=True)
-            print(f"job {number} FAILED: {error}", file=sys.stderr)
+            if write_job_state(number, "FAILED", runs.get(str(number)), error, overrides, keep_finished=True):
+                say_job(f"job {number} FAILED: {error}", error=True)
             returns.append(ret)
     finally:
         hydra_config.cfg = saved
@@ -209,7 +212,7 @@ def run_batch_of_jobs(callbacks: Any, task_function: TaskFunction, configs: Sequ
                       batch_name: str, singleton_state: dict[Any, Any] | None) -> list[JobReturn]:
     """Run one batch: prepare every job as Hydra would, open each (validated, then recorded), train the opened
     ones together, finish each. A job that fails on its own is FAILED alone; the others go on."""
-    from memtech.hydra_main import open_job, run_opened_jobs
+    from memtech.hydra_main import open_job, run_opened_jobs, say_job
 
     setup_globals()
     if singleton_state is not None:
@@ -230,7 +233,7 @@ def run_batch_of_jobs(callbacks: Any, task_function: TaskFunction, configs: Sequ
                 job = open_job(task_cfg, multirun=True, overrides=list(ret.overrides), job_num=number,
                                output_dir=output_dir, tags=tags, data=data)
             except Exception as exc:  # recorded FAILED by open_job; reported as the joblib launcher's jobs are
-                print(f"job {number} FAILED: {type(exc).__name__}: {exc}", file=sys.stderr)
+                say_job(f"job {number} FAILED: {type(exc).__name__}: {exc}", error=True)
                 ret.status, ret.return_value = JobStatus.COMPLETED, None
                 continue
             data = job.data  # the group shares its data set: loaded and checked once

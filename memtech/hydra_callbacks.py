@@ -24,7 +24,9 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from memtech import resume, tracking
 from memtech.errors import MemtechError
 from memtech.liveness import process_tags
-from memtech.progress import command
+from memtech.progress import SWEEP_BAR_ENV, SweepProgress, command, sweep_progress_enabled
+
+SWEEP_STATE_ENV = "MEMTECH_SWEEP_STATE"  # the folder where the sweep's jobs leave their records
 
 BLAS_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS",
             "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")
@@ -34,6 +36,15 @@ FAILED_JOBS: list[dict[str, Any]] = []  # jobs of the sweeps this process launch
 # (tracking URI, parent run id) of the sweep under way, until on_multirun_end closes its parent run
 _OPEN_PARENT: tuple[str, str] | None = None
 _SWEEP_ENDED = False  # on_multirun_end was reached: an open parent then means its closing failed
+_OPEN_BAR: SweepProgress | None = None  # the progress bar of the sweep under way, if it shows one
+
+
+def close_bar() -> None:
+    """End the sweep's progress bar (its last jobs' lines printed first); a no-op where none shows."""
+    global _OPEN_BAR
+    if _OPEN_BAR is not None:
+        bar, _OPEN_BAR = _OPEN_BAR, None
+        bar.close()
 
 
 def end_interrupted_sweep() -> None:
@@ -41,6 +52,7 @@ def end_interrupted_sweep() -> None:
     the sweep was interrupted (Ctrl-C, SIGTERM, a crash), FAILED when the sweep ended but closing its parent
     failed. Never raises; a second Ctrl-C or SIGTERM meanwhile is ignored. Called by memtech.hydra_main.main."""
     global _OPEN_PARENT
+    close_bar()
     if _OPEN_PARENT is None:
         return
     uri, parent_run_id = _OPEN_PARENT
@@ -106,9 +118,10 @@ def check_launcher(launcher: Any) -> None:
         check_counts(launcher.get("n_jobs"), launcher.get("max_replicas", 1))
 
 
-def validate_sweep(config: DictConfig) -> None:
+def validate_sweep(config: DictConfig) -> int | None:
     """Compose and check every job of the sweep before the first one starts; raise one MemtechError that
-    names each bad job, its overrides and the problem. Checks what each job would check itself.
+    names each bad job, its overrides and the problem. Checks what each job would check itself. Returns the
+    number of jobs (None where the sweeper's jobs cannot be listed from here).
 
     A job this cannot check from here (a ``${hydra:...}`` value needs the job's own context, a data file
     that fails to parse) is left to check itself when it starts, as every job does.
@@ -120,12 +133,12 @@ def validate_sweep(config: DictConfig) -> None:
     from memtech.hydra_main import validate_job_config
 
     if not GlobalHydra.instance().is_initialized():
-        return
+        return None
     loader = GlobalHydra.instance().hydra.config_loader
     compose_each_job_once(loader)  # composed here, checked by Hydra's sweeper, run by the launcher: once
     jobs = sweep_job_overrides(config, loader)
     if not jobs:
-        return  # another sweeper: each job checks its own config before it starts
+        return None  # another sweeper: each job checks its own config before it starts
     if len(jobs) > 50:  # ~0.1 s per job: say why a large sweep takes a moment to start
         print(f"memtech: checking the configs of all {len(jobs)} sweep jobs before starting any")
     problems: list[str] = []
@@ -158,6 +171,7 @@ def validate_sweep(config: DictConfig) -> None:
     if problems:
         raise MemtechError(f"{len(problems)} of {len(jobs)} sweep jobs have an invalid config; no job was started:\n"
                            + "\n".join(problems))
+    return len(jobs)
 
 
 class MemtechCallback(Callback):
@@ -176,9 +190,11 @@ class MemtechCallback(Callback):
         os.environ[key] = value
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        total_jobs = None
         try:
             check_launcher(config.hydra.get("launcher"))
-            validate_sweep(config)
+            total_jobs = validate_sweep(config)
+            show_bar = total_jobs is not None and sweep_progress_enabled(config.get("progress", "auto"))
         except MemtechError as exc:
             print(f"memtech-run: error: {exc}", file=sys.stderr)
             raise SystemExit(2) from None
@@ -192,6 +208,15 @@ class MemtechCallback(Callback):
             # store that is not ready (the race that loses runs): stop the sweep here instead.
             print(f"memtech-run: error: cannot prepare the sweep's tracking: {type(exc).__name__}: {exc}", file=sys.stderr)
             raise SystemExit(2) from None
+        if total_jobs is not None and show_bar:
+            self._start_bar(total_jobs)
+
+    def _start_bar(self, total_jobs: int) -> None:
+        """The jobs-done bar; from here on the jobs leave their lines to it (SWEEP_BAR_ENV), and workers are
+        started after this point, so they see that."""
+        global _OPEN_BAR
+        self._setenv(SWEEP_BAR_ENV, "1")
+        _OPEN_BAR = SweepProgress(total_jobs, Path(os.environ[SWEEP_STATE_ENV]))
 
     def _start(self, config: DictConfig) -> None:
         # Workers are spawned after this point and inherit the environment: BLAS reads it at import.
@@ -199,7 +224,7 @@ class MemtechCallback(Callback):
             self._setenv(key, str(self.blas_threads_per_job))
         sweep_dir = Path(str(config.hydra.sweep.dir))
         # A folder of its own per sweep: a reused sweep dir must not count an earlier sweep's jobs.
-        self._setenv("MEMTECH_SWEEP_STATE", str(sweep_dir / ".memtech-jobs" / uuid.uuid4().hex))
+        self._setenv(SWEEP_STATE_ENV, str(sweep_dir / ".memtech-jobs" / uuid.uuid4().hex))
 
         node = config.get("tracking")
         track = tracking.tracking_params(OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else node)
@@ -244,7 +269,8 @@ class MemtechCallback(Callback):
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         global _OPEN_PARENT, _SWEEP_ENDED
         _SWEEP_ENDED = True
-        state = Path(os.environ.get("MEMTECH_SWEEP_STATE", ""))
+        close_bar()  # every job's line is out before the table
+        state = Path(os.environ.get(SWEEP_STATE_ENV, ""))
         jobs = [json.loads(p.read_text()) for p in sorted(state.glob("job-*.json"))] if state.is_dir() else []
         failed = [j for j in jobs if j["status"] not in ("FINISHED", "SKIPPED")]
         skipped = [j for j in jobs if j["status"] == "SKIPPED"]

@@ -25,9 +25,10 @@ from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
 
 from memtech import resume, tracking
 from memtech.errors import ConfigError, MemtechError
-from memtech.progress import EpochProgress, baseline_hint, command, format_summary, progress_enabled, stopped_note
+from memtech.hydra_callbacks import SWEEP_STATE_ENV
+from memtech.progress import (SWEEP_BAR_ENV, EpochProgress, baseline_hint, command, format_summary, progress_enabled,
+                              stopped_note)
 
-SWEEP_STATE_ENV = "MEMTECH_SWEEP_STATE"  # folder where each sweep job leaves its status (set by the callback)
 
 def _register_launchers() -> None:
     """``hydra/launcher=batched`` (jobs trained as replicas of batched jobs, memtech.batched_launcher) and
@@ -90,23 +91,32 @@ def _run_name(config: Mapping[str, Any], overrides: list[str], multirun: bool) -
     return str(config.get("name") or "memtech")
 
 
+def say_job(line: str, error: bool = False) -> None:
+    """A sweep job's line (its result, or why it failed or was skipped). Where the sweep shows a progress bar,
+    the bar prints it from the job's record instead, above the bar (a worker's print would cut it in half)."""
+    if not os.environ.get(SWEEP_BAR_ENV):
+        print(line, file=sys.stderr if error else sys.stdout, flush=True)
+
+
 def write_job_state(job_num: int, status: str, run_id: str | None, error: str | None,
-                    overrides: list[str] | None = None, keep_finished: bool = False) -> None:
-    """The sweep's own record of a job (a file per job, read when the sweep ends); ``keep_finished`` leaves
-    the record of a job that had already finished (a worker lost after it) as it is."""
+                    overrides: list[str] | None = None, keep_finished: bool = False, line: str | None = None) -> bool:
+    """The sweep's own record of a job (a file per job, followed by the sweep's progress bar and read when the
+    sweep ends); ``line`` is what the job says (say_job); ``keep_finished`` leaves the record of a job that had
+    already finished (a worker lost after it) as it is, and returns False."""
     state = os.environ.get(SWEEP_STATE_ENV)
     if not state:
-        return
+        return True
     Path(state).mkdir(parents=True, exist_ok=True)
     path = Path(state) / f"job-{job_num}.json"
     if keep_finished and path.is_file() and json.loads(path.read_text())["status"] in ("FINISHED", "SKIPPED"):
-        return
+        return False
     payload = {"job": job_num, "status": status, "run_id": run_id, "error": error,
-               "overrides": _job_overrides() if overrides is None else overrides}
+               "overrides": _job_overrides() if overrides is None else overrides, "line": line}
     # written whole, then renamed: a worker killed mid-write leaves no half a record
     partial = path.with_suffix(f".{os.getpid()}.tmp")
     partial.write_text(json.dumps(payload))
     partial.replace(path)
+    return True
 
 
 
@@ -187,7 +197,8 @@ def open_job(cfg: DictConfig, *, multirun: bool, overrides: list[str], job_num: 
         if spec_error is None and uri is not None and resume.resume_requested(config):
             done = resume.finished_run(uri, track.experiment, resume.config_hash(config))
             if done is not None:
-                write_job_state(job_num, "SKIPPED", done.info.run_id, None, overrides)
+                write_job_state(job_num, "SKIPPED", done.info.run_id, None, overrides,
+                                line=skipped_line(job_num, multirun, done.info.run_id, overrides))
                 return Job(config, track, registry, uri, spec, data, None, overrides, job_num, output_dir, multirun,
                            show_progress, finished_as=done.info.run_id)
         if uri is not None:
@@ -237,13 +248,14 @@ def finish_job(job: Job, result: Any) -> float:
         fail_job(job.job_num, job.run, exc, job.overrides)
         raise
     run, overrides, output_dir = job.run, job.overrides, job.output_dir
-    write_job_state(job.job_num, "FINISHED", run.run_id if run else None, None, overrides)
+    line = (f"job {job.job_num}: accuracy {result.final_test_accuracy:.4f}  energy {result.total_energy_j:.4g} J"
+            + (f"  DIVERGED ({stopped_note(result)})" if result.diverged else "")
+            + (f"  [{' '.join(overrides)}]" if overrides else "")
+            + (f"  -> {output_dir}" if output_dir is not None else ""))
+    write_job_state(job.job_num, "FINISHED", run.run_id if run else None, None, overrides, line=line)
 
     if job.multirun:
-        print(f"job {job.job_num}: accuracy {result.final_test_accuracy:.4f}  energy {result.total_energy_j:.4g} J"
-              + (f"  DIVERGED ({stopped_note(result)})" if result.diverged else "")
-              + (f"  [{' '.join(overrides)}]" if overrides else "")
-              + (f"  -> {output_dir}" if output_dir is not None else ""))
+        say_job(line)
     else:
         config, uri, track = job.config, job.uri, job.track
         baseline = hint = None
@@ -287,10 +299,18 @@ def run_job(cfg: DictConfig, *, multirun: bool, output_dir: Path | None = None, 
     return finish_job(job, result)
 
 
+def skipped_line(job_num: int, multirun: bool, run_id: str, overrides: list[str]) -> str:
+    what = f"job {job_num}" if multirun else "this run"
+    return (f"{what}: already FINISHED as run {run_id} (resume=true): skipped"
+            + (f"  [{' '.join(overrides)}]" if overrides else ""))
+
+
 def report_skipped(job: Job) -> None:
-    what = f"job {job.job_num}" if job.multirun else "this run"
-    print(f"{what}: already FINISHED as run {job.finished_as} (resume=true): skipped"
-          + (f"  [{' '.join(job.overrides)}]" if job.overrides else ""))
+    line = skipped_line(job.job_num, job.multirun, str(job.finished_as), job.overrides)
+    if job.multirun:
+        say_job(line)
+    else:
+        print(line)
 
 
 def run_opened_jobs(jobs: Sequence[Job]) -> list[float | None]:
@@ -322,7 +342,7 @@ def run_opened_jobs(jobs: Sequence[Job]) -> list[float | None]:
             except BaseException as exc:
                 for job in members:
                     fail_job(job.job_num, job.run, exc, job.overrides)
-                    print(f"job {job.job_num} FAILED: {type(exc).__name__}: {exc}", file=sys.stderr)
+                    say_job(f"job {job.job_num} FAILED: {type(exc).__name__}: {exc}", error=True)
                 if not isinstance(exc, Exception):
                     raise
                 continue
@@ -330,7 +350,7 @@ def run_opened_jobs(jobs: Sequence[Job]) -> list[float | None]:
                 try:
                     outcomes[index] = finish_job(job, result)
                 except Exception as exc:  # noqa: BLE001 - recorded FAILED by finish_job; the others go on
-                    print(f"job {job.job_num} FAILED: {type(exc).__name__}: {exc}", file=sys.stderr)
+                    say_job(f"job {job.job_num} FAILED: {type(exc).__name__}: {exc}", error=True)
     finally:
         if limits is not None:
             limits.restore_original_limits()
@@ -360,7 +380,7 @@ def _hydra_entry(cfg: DictConfig) -> float | None:
         if multirun:
             # Recorded as FAILED (MLflow and the sweep state); the other jobs go on and the callback
             # reports the failure when the sweep ends.
-            print(f"job {job_num} FAILED: {type(exc).__name__}: {exc}", file=sys.stderr)
+            say_job(f"job {job_num} FAILED: {type(exc).__name__}: {exc}", error=True)
             return None
         if isinstance(exc, MemtechError):
             print(f"memtech-run: error: {exc}", file=sys.stderr)

@@ -7,6 +7,7 @@ quiet; the summary is printed once per run.
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Any, Mapping, TextIO
 
 from memtech.errors import ConfigError
@@ -17,6 +18,8 @@ from memtech.tables import grid
 BASELINE_SECTIONS = ("trainer", "dataset", "seed", "processor")
 
 PROGRESS_SETTINGS = ("auto", True, False)
+# set while a sweep shows its progress bar: its jobs leave their lines to the bar (hydra_main.say_job)
+SWEEP_BAR_ENV = "MEMTECH_SWEEP_BAR"
 
 
 def progress_enabled(setting: Any, multirun: bool, stream: TextIO | None = None) -> bool:
@@ -29,32 +32,107 @@ def progress_enabled(setting: Any, multirun: bool, stream: TextIO | None = None)
     return bool(setting)
 
 
+# one format for both bars: "epoch 3/20 |####      | 00:01<00:04, phase mram  accuracy 0.9310 ..."
+BAR_FORMAT = "{desc} {n_fmt}/{total_fmt} |{bar:24}| {elapsed}<{remaining}{postfix}"
+
+
 class EpochProgress:
-    """One line, rewritten in place each epoch: epoch, phase, accuracy and energy so far."""
+    """A progress bar of the run's epochs (tqdm: elapsed time and ETA), showing the phase, test accuracy, loss
+    and energy so far."""
 
     def __init__(self, enabled: bool, stream: TextIO | None = None):
         self.enabled = enabled
         self.stream = stream or sys.stderr
-        self._line_open = False
+        self._bar: Any = None
 
     def __call__(self, record: Any, total_epochs: int) -> None:
         if not self.enabled:
             return
-        line = (
-            f"epoch {record.epoch:>{len(str(total_epochs))}}/{total_epochs}  phase {record.phase:<8}  "
-            f"accuracy {record.test_accuracy:.4f}  loss {record.train_loss:.4f}  energy {record.energy_j:.4g} J"
-        )
-        end = "\n" if record.epoch >= total_epochs else ""
-        self.stream.write("\r" + line + end)
-        self.stream.flush()
-        self._line_open = not end
+        if self._bar is None:
+            from tqdm import tqdm
+
+            self._bar = tqdm(total=total_epochs, desc="epoch", unit="epoch", file=self.stream, bar_format=BAR_FORMAT)
+        self._bar.set_postfix_str(f"phase {record.phase}  accuracy {record.test_accuracy:.4f}  "
+                                  f"loss {record.train_loss:.4f}  energy {record.energy_j:.4g} J", refresh=False)
+        self._bar.update(record.epoch - self._bar.n)
 
     def close(self) -> None:
-        """End a line left open (a run that stopped early, e.g. diverged)."""
-        if self.enabled and self._line_open:
-            self._line_open = False
-            self.stream.write("\n")
-            self.stream.flush()
+        """End the bar where the run ended (a run that diverged stops short of the last epoch)."""
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+
+
+def sweep_progress_enabled(setting: Any, stream: TextIO | None = None) -> bool:
+    """``progress: auto`` shows a sweep's bar (jobs done of all) on an interactive terminal; ``true``/``false``
+    force it. Its jobs never show their own epochs."""
+    if setting not in PROGRESS_SETTINGS:
+        raise ConfigError("progress", setting, "auto, true or false")
+    if setting == "auto":
+        stream = stream or sys.stderr
+        return bool(getattr(stream, "isatty", lambda: False)())
+    return bool(setting)
+
+
+class SweepProgress:
+    """A progress bar of a sweep's jobs: done of all, failures counted, ETA. It follows the records each job
+    leaves in the sweep's state folder (whatever launcher, whichever process runs the job), and prints each
+    job's line above the bar as the job's record arrives (jobs leave their line to it: ``SWEEP_BAR_ENV``)."""
+
+    def __init__(self, total: int, state_dir: Path, stream: TextIO | None = None, interval_s: float = 0.25):
+        import threading
+
+        from tqdm import tqdm
+
+        self.state_dir = state_dir
+        self.stream = stream or sys.stderr
+        self._bar = tqdm(total=total, desc="sweep", unit="job", file=self.stream, bar_format=BAR_FORMAT)
+        self._seen: set[str] = set()
+        self.failed = 0
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._follow, args=(interval_s,), daemon=True)
+        self._thread.start()
+
+    def _follow(self, interval_s: float) -> None:
+        while not self._stop.wait(interval_s):
+            self.poll()
+
+    def poll(self) -> None:
+        """Count the job records that arrived since the last look, and print their lines."""
+        import json
+
+        with self._lock:
+            if self._bar is None:
+                return
+            before = self._bar.n
+            for path in sorted(self.state_dir.glob("job-*.json")) if self.state_dir.is_dir() else []:
+                if path.name in self._seen:
+                    continue
+                try:
+                    record = json.loads(path.read_text())
+                except (OSError, ValueError):
+                    continue  # being replaced: read on the next look
+                self._seen.add(path.name)
+                failed = record.get("status") == "FAILED"
+                self.failed += failed
+                line = record.get("line") or (f"job {record.get('job')} FAILED: {record.get('error')}" if failed else None)
+                if line:
+                    self._bar.write(line, file=sys.stderr if failed else sys.stdout)
+                if self.failed:
+                    self._bar.set_postfix_str(f"{self.failed} failed", refresh=False)
+                self._bar.update(1)
+            if self._bar.n != before:
+                self._bar.refresh()  # tqdm draws at most every 0.1 s by itself: the last job must show
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.poll()  # the last records
+        with self._lock:
+            if self._bar is not None:
+                self._bar.close()
+                self._bar = None
 
 
 def command(name: str) -> str:
@@ -63,7 +141,6 @@ def command(name: str) -> str:
     on PATH), so that a printed hint works when pasted."""
     import os
     import shutil
-    from pathlib import Path
 
     script = Path(sys.executable).parent / name
     found = shutil.which(name)

@@ -67,7 +67,7 @@ def test_single_run_records_params_metrics_and_artifacts_and_compares_to_a_basel
     record_sram_baseline(f"sqlite:///{runs}/mlflow.db", ["trainer.epochs=2"])
     done = memtech_run(runs, "trainer.epochs=2", "memories.mram.ber=1e-3", "progress=true")
     assert done.returncode == 0, done.stderr
-    assert "epoch 2/2  phase sram" in done.stderr
+    assert "epoch 2/2 |" in done.stderr and "phase sram  accuracy" in done.stderr
     assert "test accuracy" in done.stdout and "memtech ui" in done.stdout
     assert "x the all-SRAM baseline" in done.stdout and re.search(r"\n    mram +mram +stt_mram +[0-9]", done.stdout)
 
@@ -106,6 +106,18 @@ def test_single_run_records_params_metrics_and_artifacts_and_compares_to_a_basel
     capsys.readouterr()
     assert cli.main(["predict", run.info.run_id, str(tmp_path / "new.npz")]) == 0
     assert "on 300 samples" in capsys.readouterr().out
+
+
+def test_a_sweep_shows_jobs_done_of_all_and_each_jobs_line_once(tmp_path):
+    forced = memtech_run(tmp_path / "runs", "-m", "seed=0,1", "trainer.epochs=1", *SMALL_DATA, "tracking=none",
+                         "progress=true")
+    assert forced.returncode == 0, forced.stderr
+    shown = [line for line in re.split(r"[\r\n]", forced.stderr) if line.strip()]  # text mode turns \r into \n
+    assert shown[-1].startswith("sweep 2/2 |"), forced.stderr[-500:]
+    for job in (0, 1):
+        assert sum(line.startswith(f"job {job}: accuracy") for line in forced.stdout.splitlines()) == 1, forced.stdout
+    piped = memtech_run(tmp_path / "runs", "-m", "seed=0,1", "trainer.epochs=1", *SMALL_DATA, "tracking=none")
+    assert "sweep 0/2" not in piped.stderr and "job 1: accuracy" in piped.stdout  # not a terminal: lines only
 
 
 def test_progress_stays_quiet_when_stderr_is_not_a_terminal(tmp_path):

@@ -36,18 +36,50 @@ def test_progress_only_on_a_terminal_and_never_in_sweeps():
     assert not progress_enabled(False, multirun=False, stream=Tty())
 
 
-def test_progress_line_shows_epoch_phase_accuracy_and_energy():
+def test_progress_bar_shows_epochs_eta_phase_accuracy_and_energy():
     out = Tty()
     progress = EpochProgress(True, out)
     progress(EpochRecord(1, 10, "mram", 1.5, 1.4, 0.5, 2e-6, 1e-4), 2)
     progress(EpochRecord(2, 20, "sram", 0.5, 0.4, 0.875, 3e-6, 2e-4), 2)
     progress.close()
-    text = out.getvalue()
-    assert "\repoch 1/2  phase mram" in text and "accuracy 0.8750" in text and "energy 3e-06 J" in text
-    assert text.endswith("\n") and not text.endswith("\n\n")
+    final = out.getvalue().rstrip("\n").rsplit("\r", 1)[-1]  # what the terminal shows at the end
+    assert final.startswith("epoch 2/2 |") and "<00:00, phase sram  accuracy 0.8750  loss 0.5000" in final
+    assert final.endswith("energy 3e-06 J")
+    assert out.getvalue().endswith("\n") and not out.getvalue().endswith("\n\n")
+    stopped = Tty()  # a run that diverged in epoch 1 of 5: the bar ends where it stopped
+    progress = EpochProgress(True, stopped)
+    progress(EpochRecord(1, 10, "mram", 1.5, 1.4, 0.5, 2e-6, 1e-4), 5)
+    progress.close()
+    assert stopped.getvalue().rstrip("\n").rsplit("\r", 1)[-1].startswith("epoch 1/5 |")
     silent = io.StringIO()
     EpochProgress(False, silent)(EpochRecord(1, 10, "mram", 1.5, 1.4, 0.5, 2e-6, 1e-4), 2)
     assert silent.getvalue() == ""
+
+
+def test_sweep_bar_counts_the_job_records_and_prints_each_jobs_line_once(tmp_path, capsys):
+    import json
+
+    from memtech.progress import SweepProgress, sweep_progress_enabled
+
+    assert sweep_progress_enabled("auto", Tty()) and not sweep_progress_enabled("auto", io.StringIO())
+    assert sweep_progress_enabled(True, io.StringIO()) and not sweep_progress_enabled(False, Tty())
+    bar_out = Tty()
+    bar = SweepProgress(3, tmp_path / "state", stream=bar_out, interval_s=3600)  # polled by hand here
+    bar.poll()  # no folder yet: nothing
+    (tmp_path / "state").mkdir()
+    (tmp_path / "state" / "job-0.json").write_text(json.dumps({"job": 0, "status": "FINISHED", "line": "job 0: fine"}))
+    (tmp_path / "state" / "job-1.json").write_text(json.dumps({"job": 1, "status": "FAILED", "error": "ValueError: x"}))
+    (tmp_path / "state" / "job-2.json.123.tmp").write_text("{half a rec")  # being written: not a record yet
+    bar.poll()
+    bar.poll()  # a record is counted once
+    assert bar.failed == 1
+    assert bar_out.getvalue().rsplit("\r", 1)[-1].startswith("sweep 2/3 |") and "1 failed" in bar_out.getvalue()
+    (tmp_path / "state" / "job-2.json").write_text(json.dumps({"job": 2, "status": "SKIPPED", "line": "job 2: skipped"}))
+    bar.close()
+    captured = capsys.readouterr()
+    assert captured.out.splitlines() == ["job 0: fine", "job 2: skipped"]
+    assert captured.err.splitlines() == ["job 1 FAILED: ValueError: x"]
+    assert bar_out.getvalue().rstrip("\n").rsplit("\r", 1)[-1].startswith("sweep 3/3 |")
 
 
 def _config(schedule_memory: str) -> dict:
