@@ -77,6 +77,23 @@ def _registry(plugins_dir: Any, strict: Any = False):
     return load_plugins(plugin_dirs=dirs, strict=strict)
 
 
+def register_plugin_options(plugins_dirs: Sequence[str] = ()) -> list[str]:
+    """Make every installed plugin (and those of ``plugins_dirs``) a config option by name
+    (memtech.plugin_configs); done at import and, for a ``plugins_dir=`` on the command line, by main()."""
+    import importlib.resources
+
+    from memtech.plugin_configs import register_plugin_options as register
+
+    try:
+        registry = _registry(list(plugins_dirs) or None)
+    except MemtechError:
+        return []  # a plugin problem under strict loading: each job reports it when it loads its plugins
+    return register(registry, Path(str(importlib.resources.files("memtech_conf"))))
+
+
+register_plugin_options()
+
+
 def _job_overrides() -> list[str]:
     try:
         return list(HydraConfig.get().overrides.task)
@@ -392,6 +409,10 @@ def main() -> None:
     from memtech.hydra_callbacks import FAILED_JOBS, end_interrupted_sweep
     from memtech.interrupts import unwinding_on_signals
 
+    from memtech.plugin_configs import plugins_dirs_in
+
+    if plugins_dirs_in(sys.argv[1:]):  # their plugins become options before Hydra composes the config
+        register_plugin_options(plugins_dirs_in(sys.argv[1:]))
     # SIGTERM (`kill`, a scheduler) unwinds like Ctrl-C, and neither cuts a store write in half: a run or
     # sweep stopped either way is marked KILLED
     with unwinding_on_signals():

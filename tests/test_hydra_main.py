@@ -215,16 +215,11 @@ def test_readme_plugin_loads_from_a_folder_and_through_an_entry_point(readme_plu
 
 
 @pytest.mark.slow
-def test_readme_plugin_runs_with_its_own_preset_and_does_not_diverge(readme_plugin, tmp_path):
-    conf = tmp_path / "myconf" / "memory"
-    conf.mkdir(parents=True)
-    preset = re.search(r"printf '(.*?)' > myconf/memory/pcm.yaml", README).group(1)
-    (conf / "pcm.yaml").write_text(preset.replace("\\n", "\n"))
-    overrides = re.search(r"memtech-run --config-dir myconf plugins_dir=\$PWD/myplugins (.*)\n", README).group(1).split()
+def test_readme_plugin_runs_by_name_with_no_yaml_and_does_not_diverge(readme_plugin, tmp_path):
+    overrides = re.search(r"^memtech-run plugins_dir=\$PWD/myplugins (memory@.*)\n", README, re.M).group(1).split()
     env = dict(os.environ, **{tracking.RUNS_DIR_ENV: str(tmp_path / "runs")})
     done = subprocess.run(
-        [str(Path(sys.executable).parent / "memtech-run"), "--config-dir", str(tmp_path / "myconf"),
-         f"plugins_dir={readme_plugin}", *overrides, "tracking=none"],
+        [str(Path(sys.executable).parent / "memtech-run"), f"plugins_dir={readme_plugin}", *overrides, "tracking=none"],
         capture_output=True, text=True, env=env, cwd=tmp_path, timeout=240,
     )
     assert done.returncode == 0, done.stderr
