@@ -116,6 +116,8 @@ class MemoryParams:
     protection: str = knob("none", choices=PROTECTIONS, help="per-word protection code applied on every read")
     storage_format: str = knob("float32", choices=STORAGE_FORMATS, help="bit format the tensors are stored in")
     sanity_bound: float = knob(1e4, min=0.0, min_exclusive=True,
+                               source="memtech's choice: trained weights stay orders below it, while a flipped "
+                                      "float32 exponent bit makes values near 1e38",
                                help="with protection=sanity, values larger in magnitude are zeroed")
     # The array's access figures. Each technology overrides these defaults with its own cited values.
     read_energy_pj_per_bit: float = knob(0.0, unit="pJ/bit", min=0.0)
@@ -124,7 +126,7 @@ class MemoryParams:
     write_latency_ns: float = knob(1.0, unit="ns", min=0.0, min_exclusive=True)
     leakage_mw_per_mb: float = knob(0.0, unit="mW/MB", min=0.0)
     access_width_bits: int = knob(512, unit="bit", min=1, source="memory-parameters.md §6: WordWidth 512")
-    banks: int = knob(1, min=1, help="accesses served in parallel (assumption: one bank)")
+    banks: int = knob(1, min=1, source="assumption: one bank", help="accesses served in parallel")
     area_mm2_per_mb: float = knob(0.0, unit="mm²/MB", min=0.0,
                                   help="silicon area of the array per MB on the processor's die (0: not counted)")
 

@@ -29,7 +29,10 @@ class DramParams(MemoryParams):
     write_energy_pj_per_bit: float = knob(0.3, unit="pJ/bit", min=0.0, source=_SRC + ": = read")
     read_latency_ns: float = knob(2.0, unit="ns", min=0.0, min_exclusive=True, source=_SRC + " (Barth et al., JSSC 43(1) 2008 [A])")
     write_latency_ns: float = knob(2.0, unit="ns", min=0.0, min_exclusive=True, source=_SRC)
-    leakage_mw_per_mb: float = knob(0.0, unit="mW/MB", min=0.0, help="standby besides refresh (refresh-dominated, §3.1)")
+    leakage_mw_per_mb: float = knob(0.0, unit="mW/MB", min=0.0,
+                                    source="memory-parameters.md §3.1: standby is refresh-dominated, and refresh is "
+                                           "counted on its own",
+                                    help="standby besides refresh")
     area_mm2_per_mb: float = knob(0.46, unit="mm²/MB", min=0.0,
                                   source="memory-parameters.md §3.1/§6 [D]: 60 F² eDRAM cell vs SRAM's 146 F² → 1.11 mm²/MB × 60/146")
     refresh_interval_us: float = knob(100.0, unit="µs", min=0.0, min_exclusive=True,
@@ -54,7 +57,8 @@ class DramParams(MemoryParams):
                                      help="ACT+PRE energy of one row activation")
     bits_per_activate: int = knob(512, unit="bit", min=1,
                                   source="memory-parameters.md §3.2: 'random 64 B access, 1 ACT per access' (assumption: no row-buffer reuse)")
-    ber: float = knob(0.0, min=0.0, max=1.0, help="per-bit error probability of every write (e.g. reduced tRCD, EDEN)")
+    ber: float = knob(0.0, min=0.0, max=1.0, source="assumption: error-free at nominal timings",
+                      help="per-bit error probability of every write (e.g. reduced tRCD, EDEN)")
 
 
 class Dram(MemoryTechnology):

@@ -46,8 +46,8 @@ class ReramParams(MemoryParams):
     verify_ns: float = knob(10.0, unit="ns", min=0.0, min_exclusive=True, source="memory-parameters.md §0: a verify is a read, 10 ns")
     endurance_writes: float = knob(1e5, min=0.0, source="memory-parameters.md §0/§4: endurance 1e5 (survey span 1e4-1e9) [R]",
                                    help="median writes a cell survives before it is stuck; 0 disables wear-out")
-    endurance_sigma_ln: float = knob(0.5, min=0.0, min_exclusive=True,
-                                     help="log-space spread of cell endurance (assumption: no cited spread)")
+    endurance_sigma_ln: float = knob(0.5, min=0.0, min_exclusive=True, source="assumption: no cited spread",
+                                     help="log-space spread of cell endurance")
     stuck_at_0_fraction: float = knob(0.0, min=0.0, max=1.0,
                                       source="memory-parameters.md §5.5: 0 for qualified macros; stress case 0.0175 (Chen et al., IEEE TC 2015 [L])")
     stuck_at_1_fraction: float = knob(0.0, min=0.0, max=1.0,

@@ -93,7 +93,8 @@ class SttMramParams(MemoryParams):
                                 source="memory-parameters.md §5.4: worked values at t_read = 2 ns")
     read_disturb_ber: float | None = knob(None, min=0.0, max=1.0,
                                           help="per-read flip probability; null: from Δ, read current and pulse (§5.4)")
-    read_sense_ber: float = knob(0.0, min=0.0, max=1.0, help="sensing errors that corrupt only the value read")
+    read_sense_ber: float = knob(0.0, min=0.0, max=1.0, source="assumption: off unless a study sets it",
+                                 help="sensing errors that corrupt only the value read")
     write_verify: bool = knob(False, source="memory-parameters.md §5.2: write-verify-write (Intel 22FFL [A])",
                               help="read back after each write and rewrite failed bits once: WER_eff = WER², "
                                    "energy E + E_verify + WER·E, latency adds a verify and (rarely) a second pulse")
