@@ -40,7 +40,6 @@ def _cmd_describe(args: argparse.Namespace) -> int:
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
-    import tempfile
     from pathlib import Path
 
     import numpy as np
@@ -49,12 +48,11 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     from memtech.predict import StoredModel, load_data
 
     x, y = load_data(args.data)  # before the model: a wrong data path should not cost a download
-    with tempfile.TemporaryDirectory() as tmp:
-        model_path = Path(args.model)
-        if not model_path.exists() and tracking.looks_like_run_id(args.model):
-            uri = tracking.resolve_uri(args.tracking_uri)
-            run_id = tracking.resolve_run_id(uri, args.model, key="model")
-            model_path = tracking.download_model(uri, run_id, Path(tmp))
+    model_path = Path(args.model)
+    if not model_path.exists() and tracking.looks_like_run_id(args.model):
+        uri = tracking.resolve_uri(args.tracking_uri)
+        model = StoredModel.from_run(uri, tracking.resolve_run_id(uri, args.model, key="model"))
+    else:
         model = StoredModel.load(model_path)
     predictions = model.predict(x)
     if args.output:

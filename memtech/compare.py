@@ -540,10 +540,9 @@ def compare(
                             "that interval excludes 0 (? with fewer than 2 seeds)")
     else:
         result.table = format_table(rows, swept, front, chosen)
-    result.figure = figures.save(result, path, dpi)
-    if parent and log_to_parent:
-        client = tracking.client(uri)
-        client.log_artifact(parent, str(result.figure), "compare")
+    client = tracking.client(uri) if parent and log_to_parent else None
+    result.figure = figures.save(result, path, dpi, log_to=(client, parent) if client is not None else None)
+    if client is not None:
         # the per-point statistics, as the table shows them, for scripts and the MLflow UI
         client.log_dict(parent, {"interval": INTERVAL_NAME, "points": [p.to_json() for p in result.points]},
                         "compare/points.json")

@@ -150,6 +150,12 @@ class Dataset:
     def load(self) -> Data:
         raise NotImplementedError
 
+    def source(self) -> str:
+        """Where the data comes from, as recorded with each run (MLflow's dataset source): a file or folder
+        where there is one (``params.path``), else the plugin that makes the data."""
+        path = getattr(self.params, "path", None)
+        return str(path) if path else f"{type(self).__module__}.{type(self).__name__}"
+
     def load_checked(self) -> Data:
         data = self.load()
         path = getattr(self.params, "path", None)

@@ -147,12 +147,19 @@ def _draw_apart(strip: Any, points: Sequence[Any], apart: list[int], short: Any,
         strip.axis("off")
 
 
-def save(comparison: Any, path: Path, dpi: int = 150) -> Path:
-    """Write the figure; its format follows the file's suffix (png, pdf or svg)."""
+def save(comparison: Any, path: Path, dpi: int = 150, log_to: tuple[Any, str] | None = None) -> Path:
+    """Write the figure; its format follows the file's suffix (png, pdf or svg). ``log_to`` (an MLflow client
+    and a run id) also logs it to that run with MLflow's ``log_figure``, as ``compare/<file name>``."""
     import matplotlib.pyplot as plt
 
     fig = figure(comparison)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=dpi, bbox_inches="tight")  # the key and the strip sit outside the axes
-    plt.close(fig)
+    save_kwargs = {"dpi": dpi, "bbox_inches": "tight"}  # the key and the strip sit outside the axes
+    try:
+        fig.savefig(path, **save_kwargs)
+        if log_to is not None:
+            client, run_id = log_to
+            client.log_figure(run_id, fig, f"compare/{path.name}", save_kwargs=save_kwargs)
+    finally:
+        plt.close(fig)
     return path

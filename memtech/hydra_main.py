@@ -238,6 +238,8 @@ def open_job(cfg: DictConfig, *, multirun: bool, overrides: list[str], job_num: 
             # PyYAML on the plain config: OmegaConf.to_yaml re-wraps it first (~50 ms per job in a sweep)
             run.log_files({"config.yaml": yaml.safe_dump(config, sort_keys=False, allow_unicode=True),
                            "overrides.txt": "\n".join(overrides) + "\n"})
+            if spec is not None and data is not None:
+                run.log_dataset(data, spec.dataset.name, spec.dataset.source())
         if spec_error is not None:
             raise spec_error
     except BaseException as exc:
@@ -260,7 +262,8 @@ def finish_job(job: Job, result: Any) -> float:
         if job.output_dir is not None:
             result.save(job.output_dir)
         if job.run is not None:
-            job.run.finish(result, job.output_dir, log_model=job.track.log_model)
+            example = job.data.x_test[:5] if job.data is not None else None
+            job.run.finish(result, job.output_dir, log_model=job.track.log_model, input_example=example)
     except BaseException as exc:
         fail_job(job.job_num, job.run, exc, job.overrides)
         raise

@@ -68,8 +68,30 @@ class StoredModel:
         self.normalization = Normalization(tuple(norm["mean"]), tuple(norm["std"])) if norm else None
 
     @classmethod
+    def from_run(cls, uri: str, run_id: str) -> "StoredModel":
+        """The model a run logged, loaded as MLflow loads it (``mlflow.pyfunc.load_model("runs:/<id>/model")``);
+        a run recorded before models were MLflow models gives its model.npz."""
+        import os
+        import tempfile
+
+        import mlflow
+
+        from memtech import mlflow_model, tracking
+
+        os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # a bar per download is noise here
+        if tracking.logged_model(uri, run_id) == "mlflow":
+            mlflow.set_tracking_uri(uri)
+            return mlflow_model.load(f"runs:/{run_id}/model").unwrap_python_model().stored
+        with tempfile.TemporaryDirectory() as tmp:
+            return cls.load(tracking.download_model(uri, run_id, Path(tmp)))
+
+    @classmethod
     def load(cls, path: str | Path, registry: Registry | None = None) -> "StoredModel":
         path = Path(path)
+        if path.is_dir() and (path / "MLmodel").is_file():  # a run's MLflow model: loaded as MLflow loads it
+            from memtech import mlflow_model
+
+            return mlflow_model.load(path).unwrap_python_model().stored
         if path.is_dir():
             path = path / "model.npz"
         if not path.is_file():

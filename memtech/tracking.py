@@ -339,6 +339,15 @@ def run_tags(config: Mapping[str, Any], plugins: Mapping[str, str] | None = None
     return tags
 
 
+@functools.lru_cache(maxsize=1)
+def standard_tags() -> dict[str, str]:
+    """MLflow's own run context, as its fluent API would set it: ``mlflow.user``, ``mlflow.source.name`` (the
+    command), ``mlflow.source.type`` and, in a git checkout, ``mlflow.source.git.commit``."""
+    from mlflow.tracking.context.registry import resolve_tags
+
+    return {key: str(value) for key, value in resolve_tags({}).items()}
+
+
 def _chunks(items: list, size: int) -> Iterable[list]:
     for start in range(0, len(items), size):
         yield items[start:start + size]
@@ -355,7 +364,7 @@ class MlflowRun:
         experiment_id = prepare_store(uri, experiment)
         from memtech.liveness import process_tags
 
-        tags = {**process_tags(), **tags}  # a run whose process dies is found and closed later
+        tags = {**standard_tags(), **process_tags(), **tags}  # host and pid: a run whose process dies is closed later
         if parent_run_id:
             tags[PARENT_ID_TAG] = parent_run_id
         self.run = self.client.create_run(experiment_id, run_name=run_name, tags=tags)
@@ -372,6 +381,25 @@ class MlflowRun:
         params = [Param(k, v) for k, v in sorted(flatten(config).items())]
         for chunk in _chunks(params, _MAX_BATCH["params"]):
             self.client.log_batch(self.run_id, params=chunk)
+
+    def log_dataset(self, data: Any, name: str, source: str) -> None:
+        """The data set as MLflow inputs (name, digest, source, shapes; the training and the test split), so
+        the runs table's Dataset column shows what each run trained on."""
+        import warnings
+
+        import mlflow.data
+        from mlflow.data.code_dataset_source import CodeDatasetSource
+        from mlflow.entities import DatasetInput, InputTag
+
+        is_file = Path(source).exists()
+        inputs = []
+        for context, x, y in (("training", data.x_train, data.y_train), ("evaluation", data.x_test, data.y_test)):
+            origin: Any = source if is_file else CodeDatasetSource(tags={"memtech.dataset_source": source})
+            with warnings.catch_warnings():  # MLflow registers its local-file source twice, and says so
+                warnings.filterwarnings("ignore", message=".*can be interpreted in multiple ways")
+                dataset = mlflow.data.from_numpy(x, targets=y, source=origin, name=name)
+            inputs.append(DatasetInput(dataset._to_mlflow_entity(), tags=[InputTag("mlflow.data.context", context)]))
+        self.client.log_inputs(self.run_id, datasets=inputs)
 
     def log_text(self, text: str, artifact_file: str) -> None:
         self.client.log_text(self.run_id, text, artifact_file)
@@ -408,7 +436,10 @@ class MlflowRun:
         self._pending = []
 
     # -- at the end
-    def finish(self, result: Any, output_dir: Path | None, log_model: bool = True) -> None:
+    def finish(self, result: Any, output_dir: Path | None, log_model: bool = True,
+               input_example: Any = None) -> None:
+        """Log the results and close the run FINISHED. With ``log_model``, the trained network is logged as
+        the MLflow model ``model`` (memtech.mlflow_model), ``input_example`` a few rows of its data."""
         from mlflow.entities import Metric
 
         now_ms = int(time.time() * 1000)
@@ -429,10 +460,16 @@ class MlflowRun:
         }
         with tempfile.TemporaryDirectory() as tmp:
             if log_model:
-                folder = result.save(Path(tmp) / "model") if output_dir is None else Path(output_dir)
-                for name in ("model.npz", "result.json"):
-                    if (folder / name).is_file():
-                        files[f"model/{name}"] = folder / name
+                from memtech import mlflow_model
+
+                folder = result.save(Path(tmp) / "saved") if output_dir is None else Path(output_dir)
+                n_features = int(result.model["n_features"])
+                example = input_example if input_example is not None else [[0.0] * n_features]
+                pyfunc = mlflow_model.save(Path(tmp) / "model", folder / "model.npz", n_features, example[:5])
+                for path in sorted(p for p in pyfunc.rglob("*") if p.is_file()):
+                    files[f"model/{path.relative_to(pyfunc)}"] = path
+                if (folder / "result.json").is_file():
+                    files["model/result.json"] = folder / "result.json"
             self.log_files(files)  # one artifact call for all of them
         self.client.set_terminated(self.run_id, "FINISHED")
 
@@ -460,7 +497,7 @@ def start_parent_run(uri: str, experiment: str, run_name: str, tags: Mapping[str
     from memtech.liveness import process_tags
 
     run = client(uri).create_run(experiment_id, run_name=run_name,
-                                 tags={PARENT_TAG: "parent", **process_tags(), **tags})
+                                 tags={PARENT_TAG: "parent", **standard_tags(), **process_tags(), **tags})
     return run.info.run_id
 
 
@@ -481,8 +518,9 @@ def find_baseline(uri: str, experiment: str, config: Mapping[str, Any], exclude_
     return None
 
 
-def download_model(uri: str, run_id: str, destination: Path) -> Path:
-    """Fetch a run's ``model/`` artifacts (model.npz, result.json) into ``destination``."""
+def logged_model(uri: str, run_id: str) -> str:
+    """How the run's model was logged: "mlflow" (an MLflow model, ``runs:/<id>/model``) or "npz" (the bare
+    model.npz of runs recorded before); a ConfigError naming ``model`` for a parent run or a run without one."""
     mlflow_client = client(uri)
     try:
         run = mlflow_client.get_run(run_id)
@@ -493,11 +531,18 @@ def download_model(uri: str, run_id: str, destination: Path) -> Path:
         example = f", e.g. {children[0].info.run_id[:8]}" if children else ""
         raise ConfigError("model", run_id, f"a run that trained a model; this is a sweep's parent run: give one of "
                           f"its {len(children)} job runs{example} (`memtech compare {run_id[:8]}` lists them)")
-    has_model = any(a.path == "model/model.npz" for a in mlflow_client.list_artifacts(run_id, "model"))
+    # an MLflow model (MLmodel), or the bare model.npz of runs recorded before models were logged as MLflow's
+    has_model = {a.path for a in mlflow_client.list_artifacts(run_id, "model")} & {"model/MLmodel", "model/model.npz"}
     if not has_model:
         raise ConfigError("model", run_id, f"a run logged with its model; run {run_id[:8]} ({run.info.status}) has no "
-                          "model/model.npz artifact (a failed run, or tracking.log_model=false)")
-    return Path(mlflow_client.download_artifacts(run_id, "model", str(destination)))
+                          "model artifact (a failed run, or tracking.log_model=false)")
+    return "mlflow" if "model/MLmodel" in has_model else "npz"
+
+
+def download_model(uri: str, run_id: str, destination: Path) -> Path:
+    """Fetch a run's ``model/`` artifacts into ``destination`` (checked first, as :func:`logged_model`)."""
+    logged_model(uri, run_id)
+    return Path(client(uri).download_artifacts(run_id, "model", str(destination)))
 
 
 RUN_ID_CHARS = 32

@@ -45,6 +45,9 @@ class Digits(Dataset):
     name = "digits"
     Params = DigitsParams
 
+    def source(self) -> str:
+        return "sklearn.datasets.load_digits"
+
     def load(self) -> Data:
         from sklearn.datasets import load_digits
 

@@ -82,6 +82,9 @@ class ImageSet(Dataset):
         """(train images (n, C, H, W) uint8, train labels, test images, test labels)."""
         raise NotImplementedError
 
+    def source(self) -> str:
+        return str(self.locate()[0].parent)  # the folder the files were found in
+
     def load(self) -> Data:
         p = self.params
         x_train, y_train, x_test, y_test = self.read(self.locate())

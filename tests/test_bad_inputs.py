@@ -94,7 +94,7 @@ CLI_CASES = [
     (["predict", "{d}/truncated.npz", "{d}/ok.npz"], "this file is not a zip archive"),
     (["predict", "{d}/ok.npz", "{d}/ok.npz"], "(it lacks model_json)"),
     (["predict", "--tracking-uri", "sqlite:///{d}/sweep.db", "{parent}", "{d}/ok.npz"], "this is a sweep's parent run: give one of its 1 job runs"),
-    (["predict", "--tracking-uri", "sqlite:///{d}/sweep.db", "{child}", "{d}/ok.npz"], "has no model/model.npz artifact"),
+    (["predict", "--tracking-uri", "sqlite:///{d}/sweep.db", "{child}", "{d}/ok.npz"], "has no model artifact"),
     (["predict", "{d}/model_folder", "{d}/labels_float.npz"], "y holding one whole-number class label per sample"),
     (["compare", "--tracking-uri", "sqlite:///{d}/corrupt.db"], "is not a readable SQLite database (file is not a database)"),
     (["compare", "--tracking-uri", "sqlite:///{d}/sweep.db", "nope"], "nope"),

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -92,7 +93,8 @@ def test_single_run_records_params_metrics_and_artifacts_and_compares_to_a_basel
     assert len(client.get_metric_history(run.info.run_id, "epoch.test_accuracy")) == 2
     config_text = Path(client.download_artifacts(run.info.run_id, "config.yaml", str(tmp_path))).read_text()
     assert "technology: stt_mram" in config_text and "ber: 0.001" in config_text
-    assert {a.path for a in client.list_artifacts(run.info.run_id, "model")} == {"model/model.npz", "model/result.json"}
+    assert {"model/MLmodel", "model/artifacts", "model/result.json"} <= {
+        a.path for a in client.list_artifacts(run.info.run_id, "model")}
     hydra_dirs = list((runs / "hydra").glob("*/*_mram_then_sram"))
     assert len(hydra_dirs) == 1 and (hydra_dirs[0] / "model.npz").is_file()
 
@@ -105,7 +107,22 @@ def test_single_run_records_params_metrics_and_artifacts_and_compares_to_a_basel
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     capsys.readouterr()
     assert cli.main(["predict", run.info.run_id, str(tmp_path / "new.npz")]) == 0
-    assert "on 300 samples" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "on 300 samples" in out
+    # MLflow's own loader scores the same data the same way
+    import mlflow
+
+    mlflow.set_tracking_uri(f"sqlite:///{runs}/mlflow.db")
+    model = mlflow.pyfunc.load_model(f"runs:/{run.info.run_id}/model")
+    predicted = model.predict(np.asarray(digits.data[:300] / 16.0, dtype=np.float32))
+    assert predicted.dtype == np.int64 and predicted.shape == (300,)
+    assert f"accuracy {(predicted == digits.target[:300]).mean():.4f} on 300 samples" in out
+    assert tuple(model.metadata.signature.inputs.to_dict()[0]["tensor-spec"]["shape"]) == (-1, 64)
+    # the data set as MLflow inputs, and MLflow's standard tags
+    inputs = {d.tags[0].value: d.dataset for d in client.get_run(run.info.run_id).inputs.dataset_inputs}
+    assert set(inputs) == {"training", "evaluation"} and inputs["training"].name == "digits"
+    assert json.loads(inputs["evaluation"].profile)["features_shape"] == [449, 64]
+    assert run.data.tags["mlflow.user"] and run.data.tags["mlflow.source.name"].endswith("memtech-run")
 
 
 def test_a_sweep_shows_jobs_done_of_all_and_each_jobs_line_once(tmp_path):

@@ -88,7 +88,7 @@ def test_a_run_records_params_epochs_results_tags_and_artifacts(store, tmp_path)
     assert tags["memtech.overrides"] == "seed=3"
     assert tags.get("mlflow.source.git.commit"), "a checkout records its git commit"
     artifacts = {a.path for a in client.list_artifacts(run.run_id)} | {a.path for a in client.list_artifacts(run.run_id, "model")}
-    assert {"memory_cards.json", "accounting.json", "model/model.npz", "model/result.json"} <= artifacts
+    assert {"memory_cards.json", "accounting.json", "model/MLmodel", "model/result.json"} <= artifacts
     cards = json.loads(Path(client.download_artifacts(run.run_id, "memory_cards.json", str(tmp_path / "dl"))).read_text())
     assert cards["mram"]["technology"] == "stt_mram"
 
