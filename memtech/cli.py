@@ -147,6 +147,20 @@ def port_is_free(port: int, host: str = LOCAL_HOST) -> bool:
     return True
 
 
+def experiment_page(uri: str, experiment: str) -> str | None:
+    """The UI's address of an experiment's runs table (``#/experiments/<id>/runs``), the experiment tagged as
+    one of model training first; None where the store or the experiment does not exist yet."""
+    from memtech import tracking
+
+    if not tracking.store_exists(uri):
+        return None
+    ids = tracking.experiment_ids(uri, experiment)
+    if not ids:
+        return None
+    tracking.prepare_store(uri, experiment)  # tags an experiment made before memtech set its kind
+    return f"#/experiments/{ids[0]}/runs"
+
+
 def _cmd_ui(args: argparse.Namespace) -> int:
     import os
 
@@ -166,7 +180,11 @@ def _cmd_ui(args: argparse.Namespace) -> int:
     if args.print_command:
         print(" ".join(command))
         return 0
-    print(f"MLflow UI for {uri} at http://{args.host}:{args.port} (Ctrl-C to stop)", flush=True)
+    address = f"http://{'127.0.0.1' if args.host in ('0.0.0.0', '::') else args.host}:{args.port}"
+    print(f"MLflow UI for {uri} at {address} (Ctrl-C to stop)", flush=True)
+    runs_page = experiment_page(uri, args.experiment)
+    if runs_page:  # MLflow's own landing page is an overview: go straight to the training runs
+        print(f"memtech's runs: {address}/{runs_page}", flush=True)
     sys.stderr.flush()
     # MLflow's job runner (huey consumers, for its GenAI jobs; memtech has none) outlives the server when
     # it is stopped: leave it off unless the user turns it on.
@@ -225,6 +243,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=5000, help="port to listen on (default: 5000)")
     p.add_argument("--host", default=LOCAL_HOST, help="address to listen on (default: 127.0.0.1, this machine only; "
                    "any other address lets others on the network read and change the store, and prints a warning)")
+    p.add_argument("--experiment", default="memtech", help="the experiment whose runs page to print (default: memtech)")
     p.add_argument("--print-command", action="store_true", help="print the command instead of running it")
     p.set_defaults(func=_cmd_ui)
 

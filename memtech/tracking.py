@@ -247,12 +247,21 @@ def _close_stale_runs(uri: str, experiment_id: str) -> None:
               + ", ".join(run.info.run_id[:8] for run in closed), file=sys.stderr)
 
 
+# MLflow 3's UI shows an experiment by its kind: without it, it guesses and may open GenAI pages (traces,
+# tokens) for an experiment of training runs
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+EXPERIMENT_KIND = "custom_model_development"
+
+
 def _experiment_id(mlflow_client: Any, uri: str, experiment: str) -> str:
     found = mlflow_client.get_experiment_by_name(experiment)
     if found is not None:
+        if found.tags.get(EXPERIMENT_KIND_TAG) is None:  # made before memtech tagged its experiments
+            mlflow_client.set_experiment_tag(found.experiment_id, EXPERIMENT_KIND_TAG, EXPERIMENT_KIND)
         return found.experiment_id
     try:
-        return mlflow_client.create_experiment(experiment, artifact_location=artifact_location(uri, experiment))
+        return mlflow_client.create_experiment(experiment, artifact_location=artifact_location(uri, experiment),
+                                               tags={EXPERIMENT_KIND_TAG: EXPERIMENT_KIND})
     except Exception:  # noqa: BLE001 - another process created it first: use theirs
         found = mlflow_client.get_experiment_by_name(experiment)
         if found is None:
