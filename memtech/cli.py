@@ -32,8 +32,13 @@ def _cmd_plugins(args: argparse.Namespace) -> int:
 
 
 def _cmd_describe(args: argparse.Namespace) -> int:
-    from memtech.describe import describe_memory, format_card
+    from memtech.describe import describe_memory, format_card, reference_defaults
 
+    if args.reference:
+        print(reference_defaults(), end="")
+        return 0
+    if args.memory is None:
+        raise ConfigError("memory", None, "a technology name (e.g. stt_mram) or a conf/memory preset, or --reference")
     card = describe_memory(args.memory, args.overrides)
     print(json.dumps(card, indent=2, default=str) if args.json else format_card(card))
     return 0
@@ -211,9 +216,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_plugins)
 
     p = sub.add_parser("describe", help="model card of a memory technology: parameters, units, sources, derived figures")
-    p.add_argument("memory", help="technology name (e.g. stt_mram) or a conf/memory preset name")
+    p.add_argument("memory", nargs="?", help="technology name (e.g. stt_mram) or a conf/memory preset name")
     p.add_argument("overrides", nargs="*", help="key=value settings, e.g. ber=1e-4")
     p.add_argument("--json", action="store_true", help="print the card as JSON instead of text")
+    p.add_argument("--reference", action="store_true",
+                   help="print every default of the built-in memories as a Markdown table (plugins/technology-reference.md §9)")
     p.set_defaults(func=_cmd_describe)
 
     p = sub.add_parser("compare", help="table and Pareto plot of accuracy vs energy for a sweep or an experiment")

@@ -108,3 +108,34 @@ def format_card(card: dict[str, Any]) -> str:
     for key, value in card["derived"].items():
         lines.append(f"  {key:<38} {value:.4g}" if isinstance(value, float) else f"  {key:<38} {value}")
     return "\n".join(lines)
+
+
+# --- the technology reference page (plugins/technology-reference.md) --------------------------------------
+BUILT_IN_MEMORIES = ("sram", "stt_mram", "dram", "reram")
+REFERENCE_HEADING = "## 9. Every default of the built-in plugins"
+
+
+def _cell(value: Any) -> str:
+    return str(value).replace("|", "\\|").replace("\n", " ") if value not in ("", None) else "–"
+
+
+def reference_defaults() -> str:
+    """§9 of the technology reference page: every knob of the built-in memory plugins with its default, unit
+    and source, as the code has them (``memtech describe --reference`` prints it)."""
+    from memtech import params as _params
+    from memtech.plugins import load_plugins
+
+    registry = load_plugins(entry_points=False)
+    lines = [REFERENCE_HEADING, "",
+             "As the plugins' code has them (`memtech describe --reference` writes this section; a test checks that",
+             "it matches the code). Presets in `conf/memory/` (`stt_mram_standard`, `ddr4`, ...) change some of",
+             "them, each with its own source in the YAML comments; `memtech describe PRESET` shows the result."]
+    for name in BUILT_IN_MEMORIES:
+        technology = registry.memory(name)
+        lines += ["", f"### {name} (`plugins/{technology.__module__.rsplit('.', 1)[-1]}.py`)", "",
+                  "| knob | default | unit | source |", "|---|---|---|---|"]
+        for row in _params.describe(technology.Params(technology=name)):
+            if row["key"] != "technology":
+                lines.append(f"| `{row['key']}` | {_cell(row['value'])} | {_cell(row['unit'])} | {_cell(row['source'])} |")
+    return "\n".join(lines) + "\n"
+

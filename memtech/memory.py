@@ -20,7 +20,7 @@ from typing import Any, ClassVar, Mapping
 from memtech import params as _params
 from memtech.params import knob
 
-BITS_PER_MB = 8 * 2**20  # 1 MB = 2^23 bit, as in memory-parameters.md "Units"
+BITS_PER_MB = 8 * 2**20  # 1 MB = 2^23 bit, as in technology-reference.md "Units"
 PROTECTIONS = ("none", "parity", "secded", "sanity")
 STORAGE_FORMATS = ("float32", "float16", "bfloat16", "int8")
 
@@ -105,11 +105,11 @@ class MemoryParams:
 
     technology: str = knob("", help="name of the memory-technology plugin")
     capacity_mb: float = knob(8.0, unit="MB", min=0.0, min_exclusive=True,
-                              source="memory-parameters.md scope: on-chip buffers of 1-8 MB")
+                              source="technology-reference.md scope: on-chip buffers of 1-8 MB")
     on_chip: bool = knob(True, help="false adds interconnect energy and latency per bit moved")
     offchip_transfer_energy_pj_per_bit: float = knob(
         4.0, unit="pJ/bit", min=0.0,
-        source="memory-parameters.md §3.2: DDR4 I/O adds ~2-5 pJ/bit over core energy (assumption, upper half)")
+        source="technology-reference.md §3.2: DDR4 I/O adds ~2-5 pJ/bit over core energy (assumption, upper half)")
     offchip_transfer_latency_ns_per_bit: float = knob(
         0.0052, unit="ns/bit", min=0.0,
         source="DDR4-2400 x8 device: 2400 MT/s x 8 bit = 19.2 Gbit/s -> 0.052 ns/bit; x10 devices per rank (assumption)")
@@ -125,7 +125,7 @@ class MemoryParams:
     read_latency_ns: float = knob(1.0, unit="ns", min=0.0, min_exclusive=True)
     write_latency_ns: float = knob(1.0, unit="ns", min=0.0, min_exclusive=True)
     leakage_mw_per_mb: float = knob(0.0, unit="mW/MB", min=0.0)
-    access_width_bits: int = knob(512, unit="bit", min=1, source="memory-parameters.md §6: WordWidth 512")
+    access_width_bits: int = knob(512, unit="bit", min=1, source="technology-reference.md §6: WordWidth 512")
     banks: int = knob(1, min=1, source="assumption: one bank", help="accesses served in parallel")
     area_mm2_per_mb: float = knob(0.0, unit="mm²/MB", min=0.0,
                                   help="silicon area of the array per MB on the processor's die (0: not counted)")

@@ -1,6 +1,6 @@
 """Device-physics formulas behind the technology models, as pure functions of plain floats (SI units).
 
-Every formula is the one written in ``../shared/memory-parameters.md``; the section is named in each
+Every formula is the one written in ``plugins/technology-reference.md``; the section is named in each
 docstring so a reader can check it against the reference. The plugins turn user knobs (ns, pJ, µA) into SI,
 call these functions and put the results into the memory contract's ErrorModel / EnergyModel / LatencyModel.
 

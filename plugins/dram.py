@@ -4,7 +4,7 @@ Only charged cells lose their value (1 -> 0), so retention errors form an asymme
 refresh interval sets both the retention BER (zero up to the guaranteed retention, then the §5.6 fit
 ``5e-6·(t/10 s)^2``) and the refresh power (every bit refreshed once per interval). Each access may open
 a row: ``activate_energy_nj`` is shared by the ``bits_per_activate`` bits moved per activation.
-Defaults: ``../shared/memory-parameters.md`` §0, §3 and §5.6.
+Defaults: ``plugins/technology-reference.md`` §0, §3 and §5.6.
 """
 
 from __future__ import annotations
@@ -19,30 +19,30 @@ from memtech import ErrorModel, EnergyModel, MemoryParams, MemoryTechnology, kno
 from memtech import physics
 from memtech.memory import BITS_PER_MB
 
-_SRC = "memory-parameters.md §0, eDRAM 1T1C column"
+_SRC = "technology-reference.md §0, eDRAM 1T1C column"
 
 
 @dataclass(frozen=True)
 class DramParams(MemoryParams):
-    capacity_mb: float = knob(1.0, unit="MB", min=0.0, min_exclusive=True, source="memory-parameters.md §0 scope (1-8 MB buffers)")
+    capacity_mb: float = knob(1.0, unit="MB", min=0.0, min_exclusive=True, source="technology-reference.md §0 scope (1-8 MB buffers)")
     read_energy_pj_per_bit: float = knob(0.3, unit="pJ/bit", min=0.0, source=_SRC + ": assume ≈ SRAM of the same capacity [D]")
     write_energy_pj_per_bit: float = knob(0.3, unit="pJ/bit", min=0.0, source=_SRC + ": = read")
     read_latency_ns: float = knob(2.0, unit="ns", min=0.0, min_exclusive=True, source=_SRC + " (Barth et al., JSSC 43(1) 2008 [A])")
     write_latency_ns: float = knob(2.0, unit="ns", min=0.0, min_exclusive=True, source=_SRC)
     leakage_mw_per_mb: float = knob(0.0, unit="mW/MB", min=0.0,
-                                    source="memory-parameters.md §3.1: standby is refresh-dominated, and refresh is "
+                                    source="technology-reference.md §3.1: standby is refresh-dominated, and refresh is "
                                            "counted on its own",
                                     help="standby besides refresh")
     area_mm2_per_mb: float = knob(0.46, unit="mm²/MB", min=0.0,
-                                  source="memory-parameters.md §3.1/§6 [D]: 60 F² eDRAM cell vs SRAM's 146 F² → 1.11 mm²/MB × 60/146")
+                                  source="technology-reference.md §3.1/§6 [D]: 60 F² eDRAM cell vs SRAM's 146 F² → 1.11 mm²/MB × 60/146")
     refresh_interval_us: float = knob(100.0, unit="µs", min=0.0, min_exclusive=True,
-                                      source="memory-parameters.md §3.1: 100 µs retention @22 nm (MemSysExplorer eDRAM cell [R])")
+                                      source="technology-reference.md §3.1: 100 µs retention @22 nm (MemSysExplorer eDRAM cell [R])")
     retention_guaranteed_us: float = knob(100.0, unit="µs", min=0.0,
-                                          source="memory-parameters.md §3.1: 100 µs retention @22 nm [R]",
+                                          source="technology-reference.md §3.1: 100 µs retention @22 nm [R]",
                                           help="refresh intervals up to this lose no data (JEDEC: 64 ms for DDR4)")
     retention_fit_reference_s: float = knob(
         0.015625, unit="s", min=0.0, min_exclusive=True,
-        source="memory-parameters.md §5.6 fit BER=5e-6·(t/10 s)^2 for 64 ms parts [D]; for this cell the time axis is "
+        source="technology-reference.md §5.6 fit BER=5e-6·(t/10 s)^2 for 64 ms parts [D]; for this cell the time axis is "
                "scaled by 100 µs/64 ms (assumption: same curve shape, relative to the guaranteed retention)",
         help="t at which the retention fit reaches 5e-6 per bit and interval")
     retention_ber_per_refresh: float | None = knob(
@@ -50,13 +50,13 @@ class DramParams(MemoryParams):
         help="probability that a charged cell fails within one refresh interval; null: from the §5.6 fit")
     refresh_energy_pj_per_bit: float | None = knob(
         None, unit="pJ/bit", min=0.0,
-        source="memory-parameters.md §3.1: P_ref = N_rows·E_row/t_ret; null approximates E_row per bit by read + write energy [D]",
+        source="technology-reference.md §3.1: P_ref = N_rows·E_row/t_ret; null approximates E_row per bit by read + write energy [D]",
         help="energy to refresh one bit once")
     activate_energy_nj: float = knob(0.0, unit="nJ", min=0.0,
-                                     source="memory-parameters.md §3.1: eDRAM energy not characterized beyond ≈ SRAM (included in the access energy)",
+                                     source="technology-reference.md §3.1: eDRAM energy not characterized beyond ≈ SRAM (included in the access energy)",
                                      help="ACT+PRE energy of one row activation")
     bits_per_activate: int = knob(512, unit="bit", min=1,
-                                  source="memory-parameters.md §3.2: 'random 64 B access, 1 ACT per access' (assumption: no row-buffer reuse)")
+                                  source="technology-reference.md §3.2: 'random 64 B access, 1 ACT per access' (assumption: no row-buffer reuse)")
     ber: float = knob(0.0, min=0.0, max=1.0, source="assumption: error-free at nominal timings",
                       help="per-bit error probability of every write (e.g. reduced tRCD, EDEN)")
 

@@ -2,8 +2,8 @@
 
 An optional supply voltage scales it: dynamic energy ∝ V², leakage ∝ V·I_off(V) (DIBL), access time by the
 alpha-power law, and the bit error rate rises as the supply drops below the cells' minimum operating
-voltages (normally distributed across cells). Defaults: ``../shared/memory-parameters.md`` §0 and §1
-(22 nm, 1 MB, 512-bit access); the voltage curves are literature values tagged [L] (memory-parameters.md
+voltages (normally distributed across cells). Defaults: ``plugins/technology-reference.md`` §0 and §1
+(22 nm, 1 MB, 512-bit access); the voltage curves are literature values tagged [L] (technology-reference.md
 has no SRAM voltage data).
 """
 
@@ -18,22 +18,22 @@ from memtech import physics
 from memtech.errors import ConfigError
 from memtech.memory import BITS_PER_MB
 
-_SRC = "memory-parameters.md §1 SRAM, 22 nm 1 MB, NVSim [D]"
+_SRC = "technology-reference.md §1 SRAM, 22 nm 1 MB, NVSim [D]"
 _VMIN = ("[L] fitted to the low-voltage bit-failure curve of Wilkerson et al., 'Trading off cache capacity for "
          "reliability to enable low voltage operation', ISCA 2008 (65 nm): p_fail 1e-3 at 0.50 V and ≈1e-9 at 0.70 V; "
-         "not in memory-parameters.md, not checked against the paper")
+         "not in technology-reference.md, not checked against the paper")
 
 
 @dataclass(frozen=True)
 class SramParams(MemoryParams):
-    capacity_mb: float = knob(1.0, unit="MB", min=0.0, min_exclusive=True, source="memory-parameters.md §0 (1 MB column)")
+    capacity_mb: float = knob(1.0, unit="MB", min=0.0, min_exclusive=True, source="technology-reference.md §0 (1 MB column)")
     read_energy_pj_per_bit: float = knob(0.3, unit="pJ/bit", min=0.0, source=_SRC + ": 0.32 pJ/bit")
     write_energy_pj_per_bit: float = knob(0.3, unit="pJ/bit", min=0.0, source=_SRC + ": write ≈ read")
     read_latency_ns: float = knob(1.0, unit="ns", min=0.0, min_exclusive=True, source=_SRC + ": 1.04 ns")
     write_latency_ns: float = knob(0.8, unit="ns", min=0.0, min_exclusive=True, source=_SRC + ": 0.77 ns")
     leakage_mw_per_mb: float = knob(20.0, unit="mW/MB", min=0.0, source=_SRC + ": 20 mW/MB @1 MB, LOP, 350 K")
-    area_mm2_per_mb: float = knob(1.11, unit="mm²/MB", min=0.0, source="memory-parameters.md §6: SRAM 22 nm 1 MB array 1.11 mm² (NVSim [D])")
-    ber: float = knob(0.0, min=0.0, max=1.0, source="memory-parameters.md §1: raw BER 0 at nominal voltage",
+    area_mm2_per_mb: float = knob(1.11, unit="mm²/MB", min=0.0, source="technology-reference.md §6: SRAM 22 nm 1 MB array 1.11 mm² (NVSim [D])")
+    ber: float = knob(0.0, min=0.0, max=1.0, source="technology-reference.md §1: raw BER 0 at nominal voltage",
                       help="per-bit error probability of every write, on top of the voltage curve")
     supply_voltage_v: float | None = knob(None, unit="V", min=0.0, min_exclusive=True,
                                           help="null: nominal voltage (the figures above, error-free); a value scales "

@@ -9,7 +9,7 @@ critical current.
 
 The default is the relaxed, cache-grade cell (Δ≈40, WER 1e-5 at ≈10 ns, 0.5 pJ/bit) operated as
 error-prone memory, the patent's first-phase memory; ``conf/memory/stt_mram_standard.yaml`` holds the
-retention-grade cell (Δ≈60, WER 1e-6 at ≈20 ns, 2.0 pJ/bit). Sources: ``../shared/memory-parameters.md``
+retention-grade cell (Δ≈60, WER 1e-6 at ≈20 ns, 2.0 pJ/bit). Sources: ``plugins/technology-reference.md``
 §0, §2, §5.1–§5.4 and §6.
 """
 
@@ -24,9 +24,9 @@ from memtech import ErrorModel, MemoryParams, MemoryTechnology, knob
 from memtech import physics
 from memtech.errors import ConfigError
 
-_SRC = "memory-parameters.md §0, STT-MRAM relaxed Δ≈40 column"
-ATTEMPT_TIME_S = 1e-9  # τ0 of the Néel–Brown law, memory-parameters.md §5.3
-# The relaxed cell's write current: i=1.8 reaches WER 1e-5 at 10 ns for Δ=40 (τ_D=1 ns), memory-parameters.md
+_SRC = "technology-reference.md §0, STT-MRAM relaxed Δ≈40 column"
+ATTEMPT_TIME_S = 1e-9  # τ0 of the Néel–Brown law, technology-reference.md §5.3
+# The relaxed cell's write current: i=1.8 reaches WER 1e-5 at 10 ns for Δ=40 (τ_D=1 ns), technology-reference.md
 # §5.1/§5.2 [D] and §0's relaxed write latency of 10 ns. A constant, not a knob default, because with
 # solve_for=current the knob must stay null (the solver sets the current).
 DEFAULT_WRITE_CURRENT_RATIO = 1.8
@@ -36,7 +36,7 @@ _CAL = ("[D] calibrated so that the default operating point (Δ, i, WER target) 
 
 @dataclass(frozen=True)
 class SttMramParams(MemoryParams):
-    capacity_mb: float = knob(1.0, unit="MB", min=0.0, min_exclusive=True, source="memory-parameters.md §2.2 (1 MB arrays)")
+    capacity_mb: float = knob(1.0, unit="MB", min=0.0, min_exclusive=True, source="technology-reference.md §2.2 (1 MB arrays)")
     read_energy_pj_per_bit: float = knob(0.25, unit="pJ/bit", min=0.0, source=_SRC + " (silicon 0.2-1.2 pJ/bit)")
     write_energy_pj_per_bit: float | None = knob(
         None, unit="pJ/bit", min=0.0,
@@ -47,7 +47,7 @@ class SttMramParams(MemoryParams):
         help="null: the write pulse plus write_overhead_ns; a number pins it")
     leakage_mw_per_mb: float = knob(1.0, unit="mW/MB", min=0.0, source=_SRC + " (periphery; ≈0 power-gated)")
     area_mm2_per_mb: float = knob(0.21, unit="mm²/MB", min=0.0,
-                                  source="memory-parameters.md §2.2: relaxed cell, 8 MB array 1.7 mm² at 22 nm (NVSim [D])")
+                                  source="technology-reference.md §2.2: relaxed cell, 8 MB array 1.7 mm² at 22 nm (NVSim [D])")
     ber: float | None = knob(1e-5, min=0.0, max=1.0, source=_SRC + ": raw WER 1e-5",
                              help="target write error rate per switching bit (the model solves for the pulse or "
                                   "current); 0: error-free writes at the given pulse; null: WER from the physical knobs")
@@ -58,7 +58,7 @@ class SttMramParams(MemoryParams):
     write_error_mode: str = knob("switch", choices=("switch", "any"),
                                  help="switch: only bits that change can fail (physical); any: every written bit can flip")
     thermal_stability: float = knob(40.0, min=0.0, min_exclusive=True,
-                                    source="memory-parameters.md §0: relaxed cell Δ≈40 (retention 1-10 s @110-125 °C)")
+                                    source="technology-reference.md §0: relaxed cell Δ≈40 (retention 1-10 s @110-125 °C)")
     write_current_ratio: float | None = knob(
         None, min=0.0,
         help="I/I_c0 of 0->1 switches (P->AP); null: solved with solve_for=current, else "
@@ -67,39 +67,39 @@ class SttMramParams(MemoryParams):
     write_pulse_ns: float | None = knob(
         None, unit="ns", min=0.0, min_exclusive=True,
         help="write pulse width; null: solved from ber (solve_for=pulse); required with ber null, solve_for=current "
-             "or ber 0 unless write energy and latency are pinned (the relaxed cell's nominal pulse is 10 ns, memory-parameters.md §0)")
+             "or ber 0 unless write energy and latency are pinned (the relaxed cell's nominal pulse is 10 ns, technology-reference.md §0)")
     critical_current_ua_per_delta: float = knob(
         0.55, unit="µA", min=0.0, min_exclusive=True,
-        source="memory-parameters.md §5.2 (I_c0 ∝ Δ; macrospin 0.5 µA·Δ for α=0.01, η=0.5): 0.55 µA·Δ=22 µA at Δ=40, "
+        source="technology-reference.md §5.2 (I_c0 ∝ Δ; macrospin 0.5 µA·Δ for α=0.01, η=0.5): 0.55 µA·Δ=22 µA at Δ=40, "
                "I_write=i·I_c0=40 µA vs 40.8 µA in §2.2's relaxed NVSim cell; " + _CAL,
         help="critical switching current per unit of Δ (I_c0 = this × Δ) for 0->1 switches")
     critical_current_ua_per_delta_1to0: float | None = knob(
         None, unit="µA", min=0.0, min_exclusive=True,
         help="the same for 1->0 switches (default: equal; in real pMTJs AP->P usually needs less current)")
     bitline_voltage_v: float = knob(1.25, unit="V", min=0.0, min_exclusive=True,
-                                    source="memory-parameters.md §2.2 NVSim cells [R]: 1 pJ/(80 µA·10 ns) = 1.25 V, "
+                                    source="technology-reference.md §2.2 NVSim cells [R]: 1 pJ/(80 µA·10 ns) = 1.25 V, "
                                            "0.252 pJ/(40.8 µA·5 ns) = 1.24 V [D]")
     write_overhead_ns: float = knob(0.0, unit="ns", min=0.0,
-                                    source="memory-parameters.md §0: write latency = pulse (10 ns relaxed, 20 ns Δ≈60)",
+                                    source="technology-reference.md §0: write latency = pulse (10 ns relaxed, 20 ns Δ≈60)",
                                     help="periphery time added to the write pulse")
     switching_time_ns: float = knob(1.0, unit="ns", min=0.0, min_exclusive=True,
-                                    source="memory-parameters.md §5.1: τ_D ≈ 1 ns for α≈0.01, μ0H_K≈0.3-0.5 T")
+                                    source="technology-reference.md §5.1: τ_D ≈ 1 ns for α≈0.01, μ0H_K≈0.3-0.5 T")
     attempt_time_ns: float = knob(1.0, unit="ns", min=0.0, min_exclusive=True,
-                                  source="memory-parameters.md §5.1/§5.3: τ0 ≈ 1 ns")
+                                  source="technology-reference.md §5.1/§5.3: τ0 ≈ 1 ns")
     thermal_exponent_b: float = knob(2.0, min=0.0, min_exclusive=True,
-                                     source="memory-parameters.md §5.1: b=2 for perpendicular MTJs (Taniguchi & Imamura [A]); b=1 classic")
-    read_current_ratio: float = knob(0.3, min=0.0, max=0.999, source="memory-parameters.md §5.4: default I_read/I_c0 = 0.3")
+                                     source="technology-reference.md §5.1: b=2 for perpendicular MTJs (Taniguchi & Imamura [A]); b=1 classic")
+    read_current_ratio: float = knob(0.3, min=0.0, max=0.999, source="technology-reference.md §5.4: default I_read/I_c0 = 0.3")
     read_pulse_ns: float = knob(2.0, unit="ns", min=0.0, min_exclusive=True,
-                                source="memory-parameters.md §5.4: worked values at t_read = 2 ns")
+                                source="technology-reference.md §5.4: worked values at t_read = 2 ns")
     read_disturb_ber: float | None = knob(None, min=0.0, max=1.0,
                                           help="per-read flip probability; null: from Δ, read current and pulse (§5.4)")
     read_sense_ber: float = knob(0.0, min=0.0, max=1.0, source="assumption: off unless a study sets it",
                                  help="sensing errors that corrupt only the value read")
-    write_verify: bool = knob(False, source="memory-parameters.md §5.2: write-verify-write (Intel 22FFL [A])",
+    write_verify: bool = knob(False, source="technology-reference.md §5.2: write-verify-write (Intel 22FFL [A])",
                               help="read back after each write and rewrite failed bits once: WER_eff = WER², "
                                    "energy E + E_verify + WER·E, latency adds a verify and (rarely) a second pulse")
     retention_report_s: float = knob(1.0, unit="s", min=0.0, min_exclusive=True,
-                                     source="memory-parameters.md §0: relaxed retention 1-10 s",
+                                     source="technology-reference.md §0: relaxed retention 1-10 s",
                                      help="storage time at which the model card reports the retention failure probability")
 
 

@@ -18,7 +18,7 @@ def test_card_lists_every_parameter_with_unit_value_and_source(capsys):
     assert cli.main(["describe", "stt_mram"]) == 0
     out = capsys.readouterr().out
     assert out.startswith("memory technology: stt_mram")
-    assert "write_pulse_ns" in out and "memory-parameters.md §5.1" in out
+    assert "write_pulse_ns" in out and "technology-reference.md §5.1" in out
     card = describe_memory("stt_mram")
     rows = _rows(card)
     assert rows["thermal_stability"]["value"] == 40.0
@@ -60,7 +60,7 @@ def test_run_cards_mark_values_that_differ_from_the_default(registry):
     technology = registry.memory("sram", key="memory").from_config({"supply_voltage_v": 0.6}, "memories.sram")
     rows = _rows(technology.describe())
     assert rows["supply_voltage_v"]["source"].startswith("configured (default None")
-    assert rows["read_energy_pj_per_bit"]["source"].startswith("memory-parameters.md")
+    assert rows["read_energy_pj_per_bit"]["source"].startswith("technology-reference.md")
 
 
 def test_unknown_name_and_bad_override_are_clear_errors(capsys):

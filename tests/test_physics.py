@@ -1,4 +1,4 @@
-"""The device-physics formulas against the worked values of ../shared/memory-parameters.md.
+"""The device-physics formulas against the worked values of plugins/technology-reference.md.
 
 Published values are rounded; each comparison allows half a unit of the last digit printed in the
 reference (``published(5.7)`` accepts 5.65..5.75).

@@ -1,4 +1,4 @@
-"""The technology plugins: defaults reproduce memory-parameters.md §0/§3, knobs move energy and errors the
+"""The technology plugins: defaults reproduce technology-reference.md §0/§3, knobs move energy and errors the
 way the physics says, presets load, and bad combinations fail with the key, the value and the expectation."""
 
 from __future__ import annotations
