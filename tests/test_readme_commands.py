@@ -55,13 +55,16 @@ def _first_job(arguments: list[str]) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def readme_plugins(tmp_path_factory) -> Path:
+def readme_plugins(tmp_path_factory):
     code = re.search(r"`myplugins/pcm\.py`:\n\n```python\n(.*?)```", README, re.S).group(1)
     folder = tmp_path_factory.mktemp("readme") / "myplugins"
     folder.mkdir()
     (folder / "pcm.py").write_text(code)
     memtech.hydra_main.register_plugin_options([str(folder)])
-    return folder
+    yield folder
+    from hydra.core.config_store import ConfigStore
+
+    ConfigStore.instance().repo["memory"].pop("pcm.yaml", None)  # later tests see only what is installed
 
 
 def test_the_readme_has_commands_to_check():
