@@ -11,7 +11,7 @@ BIN := $(VENV)/bin
 # problem to act on, so the install stays quiet about them; every other warning still shows.
 QUIET_SETUPTOOLS := PYTHONWARNINGS="ignore:\`[tool.setuptools.ext-modules]\` in:Warning,ignore:Editable installation:Warning"
 
-.PHONY: run test install install-dev bench clean
+.PHONY: run test install install-dev bench readme clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,9 @@ test: install-dev
 
 bench: install-dev
 	$(BIN)/python benchmarks/run_all.py
+
+readme: install  # the outputs the README shows, regenerated from the current code
+	$(BIN)/python .ci/readme_outputs.py
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info

@@ -14,6 +14,7 @@ pickled Python object is stored, and loading needs memtech installed, as scoring
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +60,11 @@ def save(folder: Path, model_npz: Path, n_features: int, example: np.ndarray) ->
     # unnamed tensors: predict receives the array itself (a named one would arrive as a dict)
     signature = ModelSignature(inputs=Schema([TensorSpec(np.dtype(np.float32), (-1, n_features))]),
                                outputs=Schema([TensorSpec(np.dtype(np.int64), (-1,))]))
+    from memtech.tracking import _quiet_store_setup
+
+    # saving checks the input example by loading the model back: no download bar and no notes for that
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    _quiet_store_setup()
     mlflow.pyfunc.save_model(
         path=str(folder), python_model=str(CODE), artifacts={ARTIFACT: str(model_npz)}, signature=signature,
         input_example=np.asarray(example, dtype=np.float32).reshape(len(example), n_features),

@@ -51,7 +51,8 @@ HTTP_DEFAULTS = {
     "MLFLOW_HTTP_REQUEST_TIMEOUT": "15",
 }
 # A fresh SQLite store logs its schema creation at INFO: routine, and it drowns the run's own output.
-QUIET_LOGGERS = ("mlflow.store.db.utils", "alembic", "alembic.runtime.migration")
+# MLflow's notes on every store setup and every model saved (its input example checked against the signature)
+QUIET_LOGGERS = ("mlflow.store.db.utils", "alembic", "alembic.runtime.migration", "mlflow.pyfunc", "mlflow.models")
 for _name, _value in HTTP_DEFAULTS.items():
     os.environ.setdefault(_name, _value)
 

@@ -109,3 +109,10 @@ def test_the_default_jobs_summary_is_the_readmes(tmp_path):
     printed = done.stdout.splitlines()
     # the figures and the table, line for line; the run id and the folders differ from run to run
     assert printed[:len(shown) - 2] == shown[:-2], "\n".join(printed)
+
+
+def test_the_readmes_transcripts_are_what_the_commands_print_now():
+    done = subprocess.run([sys.executable, str(ROOT / ".ci" / "readme_outputs.py"), "--check", "--transcripts-only"],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, f"`make readme` rewrites them:\n{done.stdout}{done.stderr[-2000:]}"
+

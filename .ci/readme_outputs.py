@@ -1,0 +1,89 @@
+"""Regenerate the outputs the README shows, from the current code (``make readme``; ``--check`` only reports).
+
+Two kinds of block are regenerated, each marked by an HTML comment on the line before its fence:
+
+* ``<!-- output of: CMD1 && CMD2 -->``: the commands run one after another in a fresh runs folder, and the
+  block becomes what the last one printed (stdout, then stderr);
+* ``<!-- transcript -->``: a block of ``$ command`` lines, each followed by what that command printed.
+
+Commands run in a temporary folder (``MEMTECH_RUNS_DIR``), so the project's own store is never touched; that
+folder's path is shown as ``/path/to/memtech/runs``, timestamped output folders as ``.../`` and run ids as ``<run id>``
+(they differ on every run). Unmarked blocks (the five-seed patent grid, measured figures) are
+written by hand with the date they were measured.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shlex
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+README = ROOT / "README.md"
+BIN = Path(sys.executable).parent
+MARK = re.compile(r"^<!-- (output of: (?P<commands>.+?)|transcript) -->\n```\n(?P<body>.*?)```$", re.S | re.M)
+SHOWN_RUNS = "/path/to/memtech/runs"
+
+
+def run(command: str, runs: Path) -> str:
+    """What ``command`` prints (stdout, then stderr), as the README shows it."""
+    words = shlex.split(command)
+    env = dict(os.environ, MEMTECH_RUNS_DIR=str(runs), PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
+    for unset in ("MLFLOW_TRACKING_URI", "MEMTECH_DATA_DIR", "MEMTECH_PLUGINS_DIR"):  # the README assumes none
+        env.pop(unset, None)
+    while words and re.match(r"^[A-Z_]+=", words[0]):
+        key, value = words.pop(0).split("=", 1)
+        env[key] = value
+    done = subprocess.run(words, capture_output=True, text=True, env=env, cwd=runs, timeout=1800)
+    text = done.stdout + done.stderr
+    text = text.replace(str(runs), SHOWN_RUNS)
+    text = re.sub(r"\b[0-9a-f]{32}\b", "<run id>", text)  # new on every run
+    return re.sub(rf"{re.escape(SHOWN_RUNS)}/(hydra|multirun)/\S+", rf"{SHOWN_RUNS}/\1/...", text)
+
+
+def regenerate(block: re.Match) -> str:
+    with tempfile.TemporaryDirectory(prefix="memtech-readme-") as tmp:
+        runs = Path(tmp)
+        if block.group("commands"):
+            *before, last = [c.strip() for c in block.group("commands").split("&&")]
+            for command in before:
+                run(command, runs)
+            body = run(last, runs)
+        else:
+            commands = [line[2:] for line in block.group("body").splitlines() if line.startswith("$ ")]
+            body = "".join(f"$ {command}\n{run(command, runs)}" for command in commands)
+    head = block.group(0)[: block.group(0).index("```\n") + 4]
+    return f"{head}{body.rstrip()}\n```"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="report the blocks that differ; change nothing")
+    parser.add_argument("--transcripts-only", action="store_true", help="only the $-command blocks (seconds each)")
+    args = parser.parse_args()
+    text = README.read_text(encoding="utf-8")
+    stale = []
+
+    def replace(block: re.Match) -> str:
+        if args.transcripts_only and block.group("commands"):
+            return block.group(0)
+        new = regenerate(block)
+        if new != block.group(0):
+            stale.append(block.group(1))
+        return new
+
+    updated = MARK.sub(replace, text)
+    for what in stale:
+        print(f"{'differs' if args.check else 'rewritten'}: {what}")
+    if not args.check and stale:
+        README.write_text(updated, encoding="utf-8")
+    return 1 if args.check and stale else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
