@@ -4,11 +4,12 @@ Two kinds of block are regenerated, each marked by an HTML comment on the line b
 
 * ``<!-- output of: CMD1 && CMD2 -->``: the commands run one after another in a fresh runs folder, and the
   block becomes what the last one printed (stdout, then stderr);
-* ``<!-- transcript -->``: a block of ``$ command`` lines, each followed by what that command printed.
+* ``<!-- transcript -->``: a block of ``$ command`` lines, each followed by what that command printed
+  (``<!-- transcript after: CMD && CMD -->`` runs those commands first, unshown).
 
 Commands run in a temporary folder (``MEMTECH_RUNS_DIR``), so the project's own store is never touched; that
-folder's path is shown as ``/path/to/memtech/runs``, timestamped output folders as ``.../`` and run ids as ``<run id>``
-(they differ on every run). Unmarked blocks (the five-seed patent grid, measured figures) are
+folder's path is shown as ``/path/to/memtech/runs``, timestamped output folders as ``.../`` and run ids, full or in their 8-digit short
+form, as ``<run id>`` (they differ on every run). Unmarked blocks (the five-seed patent grid, measured figures) are
 written by hand with the date they were measured.
 """
 
@@ -26,7 +27,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
 BIN = Path(sys.executable).parent
-MARK = re.compile(r"^<!-- (output of: (?P<commands>.+?)|transcript) -->\n```\n(?P<body>.*?)```$", re.S | re.M)
+MARK = re.compile(r"^(?P<indent> *)<!-- (output of: (?P<commands>.+?)|transcript(?: after: (?P<setup>.+?))?) -->\n"
+                  r"(?P=indent)```\n(?P<body>.*?)(?P=indent)```$", re.S | re.M)
 SHOWN_RUNS = "/path/to/memtech/runs"
 
 
@@ -43,22 +45,28 @@ def run(command: str, runs: Path) -> str:
     text = done.stdout + done.stderr
     text = text.replace(str(runs), SHOWN_RUNS)
     text = re.sub(r"\b[0-9a-f]{32}\b", "<run id>", text)  # new on every run
+    text = re.sub(r"\b(?=[0-9a-f]*[a-f])(?=[0-9a-f]*[0-9])[0-9a-f]{8}\b", "<run id>", text)  # short forms: as wide
     return re.sub(rf"{re.escape(SHOWN_RUNS)}/(hydra|multirun)/\S+", rf"{SHOWN_RUNS}/\1/...", text)
 
 
 def regenerate(block: re.Match) -> str:
+    indent = block.group("indent")
     with tempfile.TemporaryDirectory(prefix="memtech-readme-") as tmp:
         runs = Path(tmp)
+        for command in (block.group("setup") or "").split("&&"):
+            if command.strip():
+                run(command.strip(), runs)
         if block.group("commands"):
             *before, last = [c.strip() for c in block.group("commands").split("&&")]
             for command in before:
                 run(command, runs)
             body = run(last, runs)
         else:
-            commands = [line[2:] for line in block.group("body").splitlines() if line.startswith("$ ")]
+            commands = [line.strip()[2:] for line in block.group("body").splitlines() if line.strip().startswith("$ ")]
             body = "".join(f"$ {command}\n{run(command, runs)}" for command in commands)
     head = block.group(0)[: block.group(0).index("```\n") + 4]
-    return f"{head}{body.rstrip()}\n```"
+    lines = "".join(f"{indent}{line}\n" if line else "\n" for line in body.rstrip().splitlines())
+    return f"{head}{lines}{indent}```"
 
 
 def main() -> int:
@@ -70,11 +78,11 @@ def main() -> int:
     stale = []
 
     def replace(block: re.Match) -> str:
-        if args.transcripts_only and block.group("commands"):
+        if args.transcripts_only and (block.group("commands") or block.group("setup")):
             return block.group(0)
         new = regenerate(block)
         if new != block.group(0):
-            stale.append(block.group(1))
+            stale.append(block.group(2))
         return new
 
     updated = MARK.sub(replace, text)
