@@ -62,7 +62,7 @@ class TrackingParams:
     backend: str = knob("mlflow", choices=("mlflow", "none"), help="where runs are recorded")
     uri: str | None = knob(None, help="tracking store; default $MLFLOW_TRACKING_URI, else sqlite:///<runs>/mlflow.db")
     experiment: str = knob(DEFAULT_EXPERIMENT, help="MLflow experiment name")
-    log_model: bool = knob(True, help="log model.npz and result.json so `memtech predict RUN_ID` works")
+    log_model: bool = knob(True, help="log the trained network as the run's MLflow model (runs:/<id>/model), so `memtech predict RUN_ID` and mlflow.pyfunc.load_model work")
 
 
 def tracking_params(config: Any) -> TrackingParams:
@@ -363,6 +363,9 @@ def _chunks(items: list, size: int) -> Iterable[list]:
         yield items[start:start + size]
 
 
+MODEL_NAME = "model"  # the name of a run's logged model: runs:/<run id>/model
+
+
 class MlflowRun:
     """One MLflow run, driven by ``memtech-run``: params at start, epochs in batches, results at the end."""
 
@@ -476,12 +479,24 @@ class MlflowRun:
                 n_features = int(result.model["n_features"])
                 example = input_example if input_example is not None else [[0.0] * n_features]
                 pyfunc = mlflow_model.save(Path(tmp) / "model", folder / "model.npz", n_features, example[:5])
-                for path in sorted(p for p in pyfunc.rglob("*") if p.is_file()):
-                    files[f"model/{path.relative_to(pyfunc)}"] = path
+                self.log_logged_model(pyfunc)
                 if (folder / "result.json").is_file():
-                    files["model/result.json"] = folder / "result.json"
+                    files["result.json"] = folder / "result.json"
             self.log_files(files)  # one artifact call for all of them
         self.client.set_terminated(self.run_id, "FINISHED")
+
+    def log_logged_model(self, folder: Path) -> str:
+        """Log an MLflow model folder as the run's model ``model`` (an MLflow 3 logged model: the runs table's
+        Models column, ``runs:/<id>/model`` and ``models:/<model id>`` find it); returns its model id."""
+        from mlflow.entities import LoggedModelOutput, LoggedModelStatus
+
+        experiment_id = self.client.get_run(self.run_id).info.experiment_id
+        model = self.client.create_logged_model(experiment_id, name=MODEL_NAME, source_run_id=self.run_id,
+                                                model_type="memtech")
+        self.client.log_model_artifacts(model.model_id, str(folder))
+        self.client.finalize_logged_model(model.model_id, LoggedModelStatus.READY)
+        self.client.log_outputs(self.run_id, [LoggedModelOutput(model.model_id, 0)])
+        return model.model_id
 
     def fail(self, exc: BaseException) -> None:
         """Mark the run FAILED with its error (KILLED when interrupted: Ctrl-C, SIGTERM); never raises (the error
@@ -529,7 +544,7 @@ def find_baseline(uri: str, experiment: str, config: Mapping[str, Any], exclude_
 
 
 def logged_model(uri: str, run_id: str) -> str:
-    """How the run's model was logged: "mlflow" (an MLflow model, ``runs:/<id>/model``) or "npz" (the bare
+    """How the run's model was logged: "mlflow" (an MLflow logged model, ``runs:/<id>/model``) or "npz" (the bare
     model.npz of runs recorded before); a ConfigError naming ``model`` for a parent run or a run without one."""
     mlflow_client = client(uri)
     try:
@@ -541,12 +556,14 @@ def logged_model(uri: str, run_id: str) -> str:
         example = f", e.g. {children[0].info.run_id[:8]}" if children else ""
         raise ConfigError("model", run_id, f"a run that trained a model; this is a sweep's parent run: give one of "
                           f"its {len(children)} job runs{example} (`memtech compare {run_id[:8]}` lists them)")
-    # an MLflow model (MLmodel), or the bare model.npz of runs recorded before models were logged as MLflow's
-    has_model = {a.path for a in mlflow_client.list_artifacts(run_id, "model")} & {"model/MLmodel", "model/model.npz"}
+    if run.outputs is not None and run.outputs.model_outputs:  # a logged model: what memtech logs
+        return "mlflow"
+    # the bare model.npz of runs recorded before models were logged as MLflow's
+    has_model = {a.path for a in mlflow_client.list_artifacts(run_id, "model")} & {"model/model.npz"}
     if not has_model:
         raise ConfigError("model", run_id, f"a run logged with its model; run {run_id[:8]} ({run.info.status}) has no "
                           "model artifact (a failed run, or tracking.log_model=false)")
-    return "mlflow" if "model/MLmodel" in has_model else "npz"
+    return "npz"
 
 
 def download_model(uri: str, run_id: str, destination: Path) -> Path:

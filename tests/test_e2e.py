@@ -93,8 +93,10 @@ def test_single_run_records_params_metrics_and_artifacts_and_compares_to_a_basel
     assert len(client.get_metric_history(run.info.run_id, "epoch.test_accuracy")) == 2
     config_text = Path(client.download_artifacts(run.info.run_id, "config.yaml", str(tmp_path))).read_text()
     assert "technology: stt_mram" in config_text and "ber: 0.001" in config_text
-    assert {"model/MLmodel", "model/artifacts", "model/result.json"} <= {
-        a.path for a in client.list_artifacts(run.info.run_id, "model")}
+    assert "result.json" in {a.path for a in client.list_artifacts(run.info.run_id)}
+    (output,) = client.get_run(run.info.run_id).outputs.model_outputs  # the run's logged model: MLflow's Models column
+    logged = client.get_logged_model(output.model_id)
+    assert logged.name == "model" and logged.source_run_id == run.info.run_id and str(logged.status) == "READY"
     hydra_dirs = list((runs / "hydra").glob("*/*_mram_then_sram"))
     assert len(hydra_dirs) == 1 and (hydra_dirs[0] / "model.npz").is_file()
 

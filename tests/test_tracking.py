@@ -87,8 +87,9 @@ def test_a_run_records_params_epochs_results_tags_and_artifacts(store, tmp_path)
     assert tags["memtech.plugin.memory.stt_mram"].startswith("built-in")
     assert tags["memtech.overrides"] == "seed=3"
     assert tags.get("mlflow.source.git.commit"), "a checkout records its git commit"
-    artifacts = {a.path for a in client.list_artifacts(run.run_id)} | {a.path for a in client.list_artifacts(run.run_id, "model")}
-    assert {"memory_cards.json", "accounting.json", "model/MLmodel", "model/result.json"} <= artifacts
+    artifacts = {a.path for a in client.list_artifacts(run.run_id)}
+    assert {"memory_cards.json", "accounting.json", "result.json"} <= artifacts
+    assert len(client.get_run(run.run_id).outputs.model_outputs) == 1  # the trained network, as a logged model
     cards = json.loads(Path(client.download_artifacts(run.run_id, "memory_cards.json", str(tmp_path / "dl"))).read_text())
     assert cards["mram"]["technology"] == "stt_mram"
 

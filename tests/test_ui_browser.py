@@ -1,6 +1,6 @@
 """``memtech ui`` in a real browser (Debian's headless Chromium): the address it prints opens the memtech
 experiment's training runs, not MLflow's GenAI overview; the sweep's parent run, its two job runs nested under
-it, their data set and source show in the runs table, and a job's page shows its metrics."""
+it, their data set, source and logged model show in the runs table, and a job's page shows its metrics."""
 
 from __future__ import annotations
 
@@ -67,6 +67,7 @@ def test_the_ui_opens_on_the_training_runs_with_their_nesting_data_and_metrics(t
                          ".forEach(b => b.click())")
         shown = browser.wait_for_text(children["0"].info.run_name, children["1"].info.run_name)
         assert "memtech-run" in shown  # the Source column
+        assert shown.count("memtech-run\nmodel") == 2, shown[:3000]  # Source, then Models: each job's logged model
         assert re.search(r"synthetic \([0-9a-f]{8}\)\s+Training", shown), shown[:3000]  # the Dataset column
         browser.open(runs_page.replace("/runs", f"/runs/{children['1'].info.run_id}"))
         accuracy = children["1"].data.metrics["test_accuracy"]
