@@ -3,14 +3,15 @@
 Two kinds of block are regenerated, each marked by an HTML comment on the line before its fence:
 
 * ``<!-- output of: CMD1 && CMD2 -->``: the commands run one after another in a fresh runs folder, and the
-  block becomes what the last one printed (stdout, then stderr);
+  block becomes what the last one printed (stdout, then stderr); ``; from: TEXT; through: TEXT; rows: 6+3``
+  after the commands keep an excerpt of a long table (see :func:`excerpt`);
 * ``<!-- transcript -->``: a block of ``$ command`` lines, each followed by what that command printed
   (``<!-- transcript after: CMD && CMD -->`` runs those commands first, unshown).
 
 Commands run in a temporary folder (``MEMTECH_RUNS_DIR``), so the project's own store is never touched; that
 folder's path is shown as ``/path/to/memtech/runs``, timestamped output folders as ``.../`` and run ids, full or in their 8-digit short
-form, as ``<run id>`` (they differ on every run). Unmarked blocks (the five-seed patent grid, measured figures) are
-written by hand with the date they were measured.
+form, as ``<run id>`` (they differ on every run). Unmarked blocks (measured figures) are written by hand with
+the date they were measured.
 """
 
 from __future__ import annotations
@@ -49,6 +50,24 @@ def run(command: str, runs: Path) -> str:
     return re.sub(rf"{re.escape(SHOWN_RUNS)}/(hydra|multirun)/\S+", rf"{SHOWN_RUNS}/\1/...", text)
 
 
+def excerpt(text: str, options: dict[str, str]) -> str:
+    """Cut a long output as the README shows it: ``from`` / ``through`` (the first lines holding these texts),
+    ``rows: 6+3`` (of the table between the header line after ``from`` and the legend, the first 6 and the
+    last 3, with a line saying how many were left out)."""
+    lines = text.splitlines()
+    if "from" in options:
+        lines = lines[next(i for i, line in enumerate(lines) if options["from"] in line):]
+    if "through" in options:
+        lines = lines[: next(i for i, line in enumerate(lines) if options["through"] in line) + 1]
+    if "rows" in options:
+        first, last = (int(n) for n in options["rows"].split("+"))
+        head, body, tail = lines[:2], lines[2:-1], lines[-1:]
+        if len(body) > first + last:
+            body = [*body[:first], f"  ... ({len(body) - first - last} more points)", *body[-last:]]
+        lines = [*head, *body, *tail]
+    return "\n".join(lines) + "\n"
+
+
 def regenerate(block: re.Match) -> str:
     indent = block.group("indent")
     with tempfile.TemporaryDirectory(prefix="memtech-readme-") as tmp:
@@ -57,10 +76,12 @@ def regenerate(block: re.Match) -> str:
             if command.strip():
                 run(command.strip(), runs)
         if block.group("commands"):
-            *before, last = [c.strip() for c in block.group("commands").split("&&")]
+            commands, *settings = block.group("commands").split(";")
+            options = dict(item.split(":", 1) for item in settings)
+            *before, last = [c.strip() for c in commands.split("&&")]
             for command in before:
                 run(command, runs)
-            body = run(last, runs)
+            body = excerpt(run(last, runs), {k.strip(): v.strip() for k, v in options.items()})
         else:
             commands = [line.strip()[2:] for line in block.group("body").splitlines() if line.strip().startswith("$ ")]
             body = "".join(f"$ {command}\n{run(command, runs)}" for command in commands)
