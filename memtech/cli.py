@@ -70,6 +70,19 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_threshold(args: argparse.Namespace) -> int:
+    from memtech import tracking
+    from memtech.threshold import Criterion, find_threshold, parse_range
+
+    uri = None if args.no_track else tracking.resolve_uri(args.tracking_uri)
+    search = find_threshold(args.knob, parse_range(args.range), args.overrides,
+                            Criterion(seeds=args.seeds, delta=args.delta), resolution=args.resolution, uri=uri,
+                            output=Path(args.output) if args.output else None)
+    if search.parent_run_id:
+        print(f"recorded as MLflow parent run {search.parent_run_id} in {uri} (one child run per probe)")
+    return 0
+
+
 def _cmd_close_stale(args: argparse.Namespace) -> int:
     from mlflow.entities import ViewType
 
@@ -238,6 +251,20 @@ def build_parser() -> argparse.ArgumentParser:
                         "or params that pick one compared run, e.g. std=memories.mram.thermal_stability=60,"
                         "memories.mram.write_pulse_ns=20; the all-SRAM baseline is found by itself")
     p.set_defaults(func=_cmd_compare)
+
+    p = sub.add_parser("threshold", help="find the threshold for convergence of a monotone knob (bisection on a log "
+                                         "scale, each probe's seeds trained as one batched job)")
+    p.add_argument("knob", help="the config key to search, e.g. memories.mram.ber or memories.mram.write_pulse_ns")
+    p.add_argument("overrides", nargs="*", help="memtech-run overrides of the base config, e.g. trainer.epochs=5")
+    p.add_argument("--range", required=True, help="A,B: two values of the knob on either side of the threshold")
+    p.add_argument("--seeds", type=int, default=5, help="seeds per probe (default 5); all must converge")
+    p.add_argument("--delta", type=float, default=0.01,
+                   help="accuracy below the all-SRAM baseline's mean still within the criterion (default 0.01: 1 point)")
+    p.add_argument("--resolution", type=float, default=2.0, help="stop when the bracket's ends are within this factor (default 2)")
+    p.add_argument("--tracking-uri", help="MLflow store (default: $MLFLOW_TRACKING_URI, else runs/mlflow.db)")
+    p.add_argument("--no-track", action="store_true", help="record nothing in MLflow")
+    p.add_argument("--output", help="the figure's file (default: runs/threshold/<knob>.png)")
+    p.set_defaults(func=_cmd_threshold)
 
     p = sub.add_parser("close-stale", help="mark KILLED the RUNNING runs whose process on this host is gone "
                                            "(kill -9, out of memory); memtech-run does it when it opens a store")

@@ -163,3 +163,46 @@ def save(comparison: Any, path: Path, dpi: int = 150, log_to: tuple[Any, str] | 
     finally:
         plt.close(fig)
     return path
+
+
+def save_threshold(search: Any, path: Path, log_to: tuple[Any, str] | None = None, dpi: int = 150) -> Path:
+    """Mean test accuracy (95 % interval over the seeds) of every probe of a threshold search against the knob
+    on a log scale, with the baseline, the accuracy the criterion asks for and the threshold marked."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    probes = sorted(search.probes, key=lambda p: p.value)
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    for passed, marker, label in ((True, "o", "passes"), (False, "s", "fails")):
+        chosen = [p for p in probes if p.passed == passed]
+        if chosen:
+            errors = [p.accuracy.half_width if p.accuracy.half_width == p.accuracy.half_width else 0 for p in chosen]
+            ax.errorbar([p.value for p in chosen], [p.accuracy.mean for p in chosen], yerr=errors, fmt=marker,
+                        capsize=3, label=f"{label} (mean, 95 % CI over {search.criterion.seeds} seeds)")
+    for p in probes:
+        if p.diverged:
+            ax.annotate(f"{p.diverged}/{search.criterion.seeds} diverged", (p.value, p.accuracy.mean), fontsize=6,
+                        xytext=(0, 8), textcoords="offset points", rotation=45)
+    ax.axhline(search.baseline.mean, color="0.3", lw=1, label=f"all-SRAM baseline {search.baseline.mean:.4f}")
+    ax.axhline(search.baseline.mean - search.criterion.delta, color="0.3", lw=1, ls="--",
+               label=f"baseline - {search.criterion.delta:g}")
+    if search.passing is not None:
+        ax.axvline(search.passing, color="C3", lw=1.2, label=f"threshold {search.passing:.3g}")
+    ax.set_xscale("log")
+    ax.set_xlabel(f"{search.knob} (log scale)")
+    ax.set_ylabel("test accuracy (fraction correct)")
+    ax.set_title(f"threshold for convergence of {search.knob}", fontsize=10)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_kwargs = {"dpi": dpi, "bbox_inches": "tight"}
+    try:
+        fig.savefig(path, **save_kwargs)
+        if log_to is not None:
+            client, run_id = log_to
+            client.log_figure(run_id, fig, f"threshold/{path.name}", save_kwargs=save_kwargs)
+    finally:
+        plt.close(fig)
+    return path
+
