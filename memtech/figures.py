@@ -191,6 +191,7 @@ def save_threshold(search: Any, path: Path, log_to: tuple[Any, str] | None = Non
     if search.passing is not None:
         ax.axvline(search.passing, color="C3", lw=1.2, label=f"threshold {search.passing:.3g}")
     ax.set_xscale("log")
+    ax.set_ylim(-0.02, 1.02)  # accuracy is a fraction: an interval of mixed diverged seeds must not stretch it
     ax.set_xlabel(f"{search.knob} (log scale)")
     ax.set_ylabel("test accuracy (fraction correct)")
     ax.set_title(f"threshold for convergence of {search.knob}", fontsize=10)
