@@ -146,6 +146,7 @@ class RunResult:
             prefix = f"{row.memory}.{row.phase}"
             out[f"{prefix}.energy_j"] = row.energy_j
             out[f"{prefix}.dynamic_energy_j"] = row.dynamic_energy_j
+            out[f"{prefix}.write_energy_j"] = row.write_energy_j  # what relaxed MRAM writes save
             out[f"{prefix}.static_energy_j"] = row.static_energy_j
             out[f"{prefix}.latency_s"] = row.latency_s
             out[f"{prefix}.bits_read"] = float(row.bits_read)
