@@ -83,6 +83,18 @@ def _cmd_threshold(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_search(args: argparse.Namespace) -> int:
+    from memtech import tracking
+    from memtech.search import search
+
+    uri = None if args.no_track else tracking.resolve_uri(args.tracking_uri)
+    result = search(args.overrides, trials=args.trials, seeds=args.seeds, delta=args.delta, knob=args.knob,
+                    seed=args.seed, uri=uri)
+    if result.parent_run_id:
+        print(f"recorded as MLflow parent run {result.parent_run_id} in {uri} (one child run per trial)")
+    return 0 if result.best is not None else 1
+
+
 def _cmd_close_stale(args: argparse.Namespace) -> int:
     from mlflow.entities import ViewType
 
@@ -265,6 +277,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-track", action="store_true", help="record nothing in MLflow")
     p.add_argument("--output", help="the figure's file (default: runs/threshold/<knob>.png)")
     p.set_defaults(func=_cmd_threshold)
+
+    p = sub.add_parser("search", help="the energy-optimal MRAM-then-SRAM schedule under an accuracy constraint "
+                                      "(Optuna over first-phase share, write pulse or BER, and protection)")
+    p.add_argument("overrides", nargs="*", help="memtech-run overrides of the base config, e.g. trainer.epochs=5")
+    p.add_argument("--trials", type=int, default=30, help="Optuna trials (default 30)")
+    p.add_argument("--seeds", type=int, default=5, help="seeds per trial (default 5); all must converge")
+    p.add_argument("--delta", type=float, default=0.01,
+                   help="accuracy below the all-SRAM baseline's mean still feasible (default 0.01: 1 point)")
+    p.add_argument("--knob", default="pulse", help="pulse: search the MRAM write pulse (4-20 ns); ber: the BER (1e-9-1e-2)")
+    p.add_argument("--seed", type=int, default=0, help="the sampler's seed: the same seed gives the same search")
+    p.add_argument("--tracking-uri", help="MLflow store (default: $MLFLOW_TRACKING_URI, else runs/mlflow.db)")
+    p.add_argument("--no-track", action="store_true", help="record nothing in MLflow")
+    p.set_defaults(func=_cmd_search)
 
     p = sub.add_parser("close-stale", help="mark KILLED the RUNNING runs whose process on this host is gone "
                                            "(kill -9, out of memory); memtech-run does it when it opens a store")

@@ -101,18 +101,27 @@ def _train(configs: list[dict[str, Any]], data: Any) -> list[Any]:
     return run_batch(configs, data=data)
 
 
+def seeded_runs(config: dict[str, Any], seeds: int, data: Any,
+                train: Callable[[list[dict[str, Any]], Any], list[Any]] = _train) -> list[Any]:
+    """``config`` trained with seeds 0..seeds-1 as replicas of one batched job; their results."""
+    import copy
+
+    replicas = []
+    for seed in range(seeds):
+        replica = copy.deepcopy(config)
+        replica["seed"] = seed
+        replicas.append(replica)
+    return train(replicas, data)
+
+
 def probe(base: dict[str, Any], knob: str, value: float, seeds: int, data: Any,
           train: Callable[[list[dict[str, Any]], Any], list[Any]] = _train) -> Probe:
     """Train ``seeds`` replicas of ``base`` with ``knob`` = ``value`` as one batched job."""
     import copy
 
-    configs = []
-    for seed in range(seeds):
-        config = copy.deepcopy(base)
-        config["seed"] = seed
-        set_key(config, knob, value)
-        configs.append(config)
-    results = train(configs, data)
+    config = copy.deepcopy(base)
+    set_key(config, knob, value)
+    results = seeded_runs(config, seeds, data, train)
     return Probe(value, [r.final_test_accuracy for r in results], [r.total_energy_j for r in results],
                  sum(bool(r.diverged) for r in results))
 
@@ -203,14 +212,7 @@ def find_threshold(knob: str, value_range: tuple[float, float], overrides: Seque
 
 
 def _baseline(config: dict[str, Any], seeds: int, data: Any) -> list[float]:
-    import copy
-
-    configs = []
-    for seed in range(seeds):
-        replica = copy.deepcopy(config)
-        replica["seed"] = seed
-        configs.append(replica)
-    return [r.final_test_accuracy for r in _train(configs, data)]
+    return [r.final_test_accuracy for r in seeded_runs(config, seeds, data)]
 
 
 def _default_figure(search: Search) -> Path:
