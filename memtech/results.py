@@ -161,7 +161,10 @@ class RunResult:
         for name, area in areas.items():
             out[f"{name}.area_mm2"] = area
         if areas:
-            out["area_mm2"] = sum(areas.values())
+            # the die area of the memories the run used: a memory configured but holding nothing (memories.mram
+            # of an all-SRAM run) is not built, so all-SRAM against a hybrid shows what MRAM's density changes
+            used = {row.memory for row in self.accounting if row.bits_read or row.bits_written}
+            out["area_mm2"] = sum(area for name, area in areas.items() if name in used)
         for name, energy in self.energy_by("memory").items():
             out[f"{name}.energy_j"] = energy
         for name, energy in self.energy_by("phase").items():

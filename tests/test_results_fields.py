@@ -66,6 +66,13 @@ def test_area_is_capacity_times_area_per_mb(parity_run):
     assert metrics["area_mm2"] == pytest.approx(metrics["mram.area_mm2"] + metrics["sram.area_mm2"])
 
 
+def test_a_run_s_area_counts_only_the_memories_it_uses(registry):
+    all_sram = run_experiment(digits_config("all_sram", epochs=1), registry=registry)
+    metrics = all_sram.metrics()
+    assert metrics["mram.area_mm2"] > 0  # configured, and its card says what it would take
+    assert metrics["area_mm2"] == pytest.approx(metrics["sram.area_mm2"])  # but an all-SRAM run does not build it
+
+
 def test_worn_out_cells_reach_the_metrics(worn_run):
     metrics = worn_run.metrics()
     worn = sum(row.cells_worn_out for row in worn_run.accounting)
