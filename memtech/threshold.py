@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Sequence
 
 from memtech.errors import ConfigError
 from memtech.seedstats import INTERVAL_NAME, Estimate, estimate
@@ -289,8 +289,3 @@ def parse_range(text: str) -> tuple[float, float]:
     except ValueError:
         raise ConfigError("--range", text, "two numbers A,B on either side of the threshold, e.g. 1e-9,1e-3") from None
     return low, high
-
-
-def summary_rows(search: Search) -> list[Mapping[str, Any]]:
-    return [{"value": p.value, "accuracy": p.accuracy.mean, "low": p.accuracy.low, "high": p.accuracy.high,
-             "diverged": p.diverged, "passed": p.passed} for p in sorted(search.probes, key=lambda p: p.value)]
