@@ -86,9 +86,10 @@ def _alive(pid: int) -> bool:
 
 
 def test_a_worker_killed_by_sigkill_fails_only_its_job_and_the_sweep_runs_the_rest(tmp_path):
-    """Job 0 never ends by itself; its worker is killed while it trains. The short jobs beside it and the ones
-    still queued all finish, job 0 is FAILED naming SIGKILL, and the parent counts 4 finished and 1 failed."""
-    process = _start(tmp_path, "-m", *BATCHED, f"trainer.epochs={NEVER_ENDS},20,21,22,23")
+    """Job 0 never ends by itself; its worker is killed while it trains. The jobs beside it and the ones still
+    queued all finish, job 0 is FAILED naming SIGKILL, and the parent counts 4 finished and 1 failed. The other
+    jobs take a few seconds each (300 epochs), so some are still queued when the kill comes."""
+    process = _start(tmp_path, "-m", *BATCHED, f"trainer.epochs={NEVER_ENDS},300,301,302,303")
     try:
         victim = _wait_for(lambda: next((r for r in _children(tmp_path) if r.info.status == "RUNNING"
                                          and r.data.params.get("trainer.epochs") == NEVER_ENDS), None),
@@ -103,10 +104,10 @@ def test_a_worker_killed_by_sigkill_fails_only_its_job_and_the_sweep_runs_the_re
     assert f"job 0 FAILED: WorkerLost: its worker process {victim.data.tags[PID_TAG]} was killed by SIGKILL" in output
     assert "5 jobs (4 finished, 1 failed)" in output, output[-3000:]
     children = {r.data.params["trainer.epochs"]: r for r in _children(tmp_path)}
-    assert sorted(children) == sorted([NEVER_ENDS, "20", "21", "22", "23"])
+    assert sorted(children) == sorted([NEVER_ENDS, "300", "301", "302", "303"])
     assert children[NEVER_ENDS].info.status == "FAILED"
     assert "SIGKILL" in children[NEVER_ENDS].data.tags["memtech.error"]
-    short = [children[e] for e in ("20", "21", "22", "23")]
+    short = [children[e] for e in ("300", "301", "302", "303")]
     assert all(r.info.status == "FINISHED" and "test_accuracy" in r.data.metrics for r in short)
     assert any(r.info.start_time > killed_at_ms for r in short), "no queued job ran after the kill"
     (parent,) = _parents(tmp_path)
