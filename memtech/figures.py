@@ -150,16 +150,21 @@ def _draw_apart(strip: Any, points: Sequence[Any], apart: list[int], short: Any,
 def save(comparison: Any, path: Path, dpi: int = 150, log_to: tuple[Any, str] | None = None) -> Path:
     """Write the figure; its format follows the file's suffix (png, pdf or svg). ``log_to`` (an MLflow client
     and a run id) also logs it to that run with MLflow's ``log_figure``, as ``compare/<file name>``."""
+    return _write(figure(comparison), path, dpi, log_to, "compare")
+
+
+def _write(fig: Any, path: Path, dpi: int, log_to: tuple[Any, str] | None, folder: str) -> Path:
+    """Save ``fig`` to ``path`` and, with ``log_to`` (an MLflow client and a run id), log it to that run as
+    ``<folder>/<file name>`` through MLflow's ``log_figure``; the figure is closed either way."""
     import matplotlib.pyplot as plt
 
-    fig = figure(comparison)
     path.parent.mkdir(parents=True, exist_ok=True)
-    save_kwargs = {"dpi": dpi, "bbox_inches": "tight"}  # the key and the strip sit outside the axes
+    save_kwargs = {"dpi": dpi, "bbox_inches": "tight"}  # keys and strips sit outside the axes
     try:
         fig.savefig(path, **save_kwargs)
         if log_to is not None:
             client, run_id = log_to
-            client.log_figure(run_id, fig, f"compare/{path.name}", save_kwargs=save_kwargs)
+            client.log_figure(run_id, fig, f"{folder}/{path.name}", save_kwargs=save_kwargs)
     finally:
         plt.close(fig)
     return path
@@ -178,7 +183,7 @@ def save_threshold(search: Any, path: Path, log_to: tuple[Any, str] | None = Non
     for passed, marker, label in ((True, "o", "passes"), (False, "s", "fails")):
         chosen = [p for p in probes if p.passed == passed]
         if chosen:
-            errors = [p.accuracy.half_width if p.accuracy.half_width == p.accuracy.half_width else 0 for p in chosen]
+            errors = [p.accuracy.half_width if math.isfinite(p.accuracy.half_width) else 0.0 for p in chosen]
             ax.errorbar([p.value for p in chosen], [p.accuracy.mean for p in chosen], yerr=errors, fmt=marker,
                         capsize=3, label=f"{label} (mean, 95 % CI over {search.criterion.seeds} seeds)")
     for p in probes:
@@ -196,14 +201,5 @@ def save_threshold(search: Any, path: Path, log_to: tuple[Any, str] | None = Non
     ax.set_ylabel("test accuracy (fraction correct)")
     ax.set_title(f"threshold for convergence of {search.knob}", fontsize=10)
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    save_kwargs = {"dpi": dpi, "bbox_inches": "tight"}
-    try:
-        fig.savefig(path, **save_kwargs)
-        if log_to is not None:
-            client, run_id = log_to
-            client.log_figure(run_id, fig, f"threshold/{path.name}", save_kwargs=save_kwargs)
-    finally:
-        plt.close(fig)
-    return path
+    return _write(fig, path, dpi, log_to, "threshold")
 

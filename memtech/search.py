@@ -53,10 +53,11 @@ class SearchResult:
     @property
     def front(self) -> list[Trial]:
         """Feasible trials no other feasible trial beats on both energy and accuracy, by energy."""
+        from memtech.compare import pareto_front
+
         feasible = [t for t in self.trials if t.feasible]
-        return sorted((t for t in feasible if not any(
-            o.energy_j <= t.energy_j and o.accuracy >= t.accuracy and (o.energy_j, o.accuracy) != (t.energy_j, t.accuracy)
-            for o in feasible)), key=lambda t: t.energy_j)
+        on_front = pareto_front([(t.accuracy, t.energy_j) for t in feasible])
+        return sorted((feasible[i] for i in on_front), key=lambda t: t.energy_j)
 
     def saving(self, reference_j: float) -> float:
         best = self.best
@@ -131,9 +132,9 @@ def search(overrides: Sequence[str] = (), *, trials: int = 30, seeds: int = 5, d
     study = optuna.create_study(directions=["minimize", "maximize"], sampler=sampler)
     try:
         study.optimize(objective, n_trials=trials)
-    except BaseException:
-        if recorder:
-            recorder.close("FAILED")
+    except BaseException as exc:
+        if recorder:  # Ctrl-C or SIGTERM: KILLED, as memtech-run marks an interrupted run
+            recorder.close("FAILED" if isinstance(exc, Exception) else "KILLED")
         raise
     if recorder:
         recorder.finish()

@@ -62,10 +62,6 @@ class Search:
     parent_run_id: str | None = None
     figure: Path | None = None
 
-    @property
-    def threshold(self) -> float | None:
-        return self.passing
-
 
 def set_key(config: dict[str, Any], key: str, value: Any) -> None:
     """Set the dotted ``key`` of a plain config; a ConfigError where the key is not in it."""
@@ -195,9 +191,9 @@ def find_threshold(knob: str, value_range: tuple[float, float], overrides: Seque
 
     try:
         search.passing, search.failing, _ = bisect(*value_range, evaluate, resolution)
-    except BaseException:
-        if recorder:
-            recorder.close("FAILED")
+    except BaseException as exc:
+        if recorder:  # Ctrl-C or SIGTERM: KILLED, as memtech-run marks an interrupted run
+            recorder.close("FAILED" if isinstance(exc, Exception) else "KILLED")
         raise
     from memtech import figures
 

@@ -364,6 +364,32 @@ def _chunks(items: list, size: int) -> Iterable[list]:
 
 
 MODEL_NAME = "model"  # the name of a run's logged model: runs:/<run id>/model
+# the inputs of the data set last logged, with that data set: the jobs of a batch share one loaded data set,
+# whose digests (a hash of its arrays) are computed once, not once per job
+_LAST_INPUTS: tuple[Any, str, str, list[Any]] | None = None
+
+
+def dataset_inputs(data: Any, name: str, source: str) -> list[Any]:
+    """MLflow's DatasetInput of ``data``'s training and test splits, tagged by MLflow's data context."""
+    global _LAST_INPUTS
+    if _LAST_INPUTS is not None and _LAST_INPUTS[0] is data and _LAST_INPUTS[1:3] == (name, source):
+        return _LAST_INPUTS[3]
+    import warnings
+
+    import mlflow.data
+    from mlflow.data.code_dataset_source import CodeDatasetSource
+    from mlflow.entities import DatasetInput, InputTag
+
+    is_file = Path(source).exists()
+    inputs = []
+    for context, x, y in (("training", data.x_train, data.y_train), ("evaluation", data.x_test, data.y_test)):
+        origin: Any = source if is_file else CodeDatasetSource(tags={"memtech.dataset_source": source})
+        with warnings.catch_warnings():  # MLflow registers its local-file source twice, and says so
+            warnings.filterwarnings("ignore", message=".*can be interpreted in multiple ways")
+            dataset = mlflow.data.from_numpy(x, targets=y, source=origin, name=name)
+        inputs.append(DatasetInput(dataset._to_mlflow_entity(), tags=[InputTag("mlflow.data.context", context)]))
+    _LAST_INPUTS = (data, name, source, inputs)
+    return inputs
 
 
 class MlflowRun:
@@ -398,21 +424,7 @@ class MlflowRun:
     def log_dataset(self, data: Any, name: str, source: str) -> None:
         """The data set as MLflow inputs (name, digest, source, shapes; the training and the test split), so
         the runs table's Dataset column shows what each run trained on."""
-        import warnings
-
-        import mlflow.data
-        from mlflow.data.code_dataset_source import CodeDatasetSource
-        from mlflow.entities import DatasetInput, InputTag
-
-        is_file = Path(source).exists()
-        inputs = []
-        for context, x, y in (("training", data.x_train, data.y_train), ("evaluation", data.x_test, data.y_test)):
-            origin: Any = source if is_file else CodeDatasetSource(tags={"memtech.dataset_source": source})
-            with warnings.catch_warnings():  # MLflow registers its local-file source twice, and says so
-                warnings.filterwarnings("ignore", message=".*can be interpreted in multiple ways")
-                dataset = mlflow.data.from_numpy(x, targets=y, source=origin, name=name)
-            inputs.append(DatasetInput(dataset._to_mlflow_entity(), tags=[InputTag("mlflow.data.context", context)]))
-        self.client.log_inputs(self.run_id, datasets=inputs)
+        self.client.log_inputs(self.run_id, datasets=dataset_inputs(data, name, source))
 
     def log_text(self, text: str, artifact_file: str) -> None:
         self.client.log_text(self.run_id, text, artifact_file)
