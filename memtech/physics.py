@@ -37,18 +37,66 @@ def stt_wer_thermal(delta: float, current_ratio: float, pulse_s: float, tau0_s: 
     ``WER = exp{−(t_p/τ0)·exp[−Δ(1−i)^b]}``."""
     if not 0.0 <= current_ratio < 1.0:
         raise ValueError(f"thermal regime needs 0 <= I/Ic0 < 1, got {current_ratio}")
-    return math.exp(-(pulse_s / tau0_s) * math.exp(-delta * (1.0 - current_ratio) ** b))
+    return math.exp(_log_wer_thermal(delta, current_ratio, pulse_s, tau0_s, b))
 
 
-def stt_wer(delta: float, current_ratio: float, pulse_s: float, tau_d_s: float, tau0_s: float, b: float) -> float:
-    """WER in whichever regime of §5.1 applies: precessional above the critical current, thermal below.
+# Across I = I_c0 the two closed forms of §5.1 disagree by orders of magnitude: the thermal law's barrier
+# Δ(1−i)^b vanishes there, so it switches at the attempt rate 1/τ0 (WER e^(−t_p/τ0), 4.5e-5 at 10 ns), while
+# Sun's form, which ignores the thermal help to a barely critical torque, fails almost surely (WER ≈ 1 just
+# above I_c0). Neither holds at the boundary (Kramers' law needs a barrier of several k_BT, Sun's form a
+# current well above critical), so memtech joins them: log WER is a smoothstep blend of the two forms over
+# I/I_c0 = 1 ± REGIME_BLEND_HALF_WIDTH, each form clamped to its own side of I_c0. Outside the window each
+# form is exactly the reference's; inside, the WER is continuous (and smooth) but not monotone in the
+# current, because the forms it joins are not ordered that way. Operate a cell outside the window.
+REGIME_BLEND_HALF_WIDTH = 0.05  # assumption: a blend 5 % either side of I_c0; technology-reference.md §5.1 gives no form there
+_EDGE = 1e-12  # how far from I/I_c0 = 1 each form is evaluated when it is clamped to its own side
 
-    At exactly I = Ic0 neither closed form holds; the thermal form (switching rate 1/τ0) is the limit
-    of the thermal regime and is used there.
-    """
-    if current_ratio > 1.0:
+
+def _log_wer_thermal(delta: float, current_ratio: float, pulse_s: float, tau0_s: float, b: float) -> float:
+    return -(pulse_s / tau0_s) * math.exp(-delta * (1.0 - current_ratio) ** b)
+
+
+def _log_wer_precessional(delta: float, current_ratio: float, pulse_s: float, tau_d_s: float) -> float:
+    exponent = (math.pi**2 * delta / 4.0) * math.exp(-2.0 * (current_ratio - 1.0) * pulse_s / tau_d_s)
+    return math.log(-math.expm1(-exponent)) if exponent > 0.0 else -math.inf
+
+
+def _blend_weight(current_ratio: float, half_width: float) -> float:
+    """0 at the thermal edge of the window, 1 at the precessional edge (a C¹ smoothstep between)."""
+    x = min(1.0, max(0.0, (current_ratio - (1.0 - half_width)) / (2.0 * half_width)))
+    return x * x * (3.0 - 2.0 * x)
+
+
+def stt_write_regime(current_ratio: float, half_width: float = REGIME_BLEND_HALF_WIDTH) -> str:
+    """Which form of §5.1 sets the WER at I/I_c0 = ``current_ratio``: thermal, precessional or the blend."""
+    if current_ratio >= 1.0 + half_width:
+        return "precessional"
+    return "thermal" if current_ratio <= 1.0 - half_width else "blend"
+
+
+def _log_stt_wer(delta: float, current_ratio: float, pulse_s: float, tau_d_s: float, tau0_s: float, b: float,
+                 half_width: float) -> float:
+    regime = stt_write_regime(current_ratio, half_width)
+    if regime == "precessional":
+        return _log_wer_precessional(delta, current_ratio, pulse_s, tau_d_s)
+    if regime == "thermal":
+        return _log_wer_thermal(delta, current_ratio, pulse_s, tau0_s, b)
+    weight = _blend_weight(current_ratio, half_width)
+    thermal = _log_wer_thermal(delta, min(current_ratio, 1.0 - _EDGE), pulse_s, tau0_s, b)
+    precessional = _log_wer_precessional(delta, max(current_ratio, 1.0 + _EDGE), pulse_s, tau_d_s)
+    return (1.0 - weight) * thermal + weight * precessional
+
+
+def stt_wer(delta: float, current_ratio: float, pulse_s: float, tau_d_s: float, tau0_s: float, b: float,
+            half_width: float = REGIME_BLEND_HALF_WIDTH) -> float:
+    """WER at any current: the precessional form of §5.1 from I/I_c0 = 1 + ``half_width`` up, the thermal
+    form up to 1 − ``half_width``, and between them the blend described at REGIME_BLEND_HALF_WIDTH."""
+    regime = stt_write_regime(current_ratio, half_width)
+    if regime == "precessional":
         return stt_wer_precessional(delta, current_ratio, pulse_s, tau_d_s)
-    return stt_wer_thermal(delta, min(current_ratio, 1.0 - 1e-12), pulse_s, tau0_s, b)
+    if regime == "thermal":
+        return stt_wer_thermal(delta, current_ratio, pulse_s, tau0_s, b)
+    return math.exp(_log_stt_wer(delta, current_ratio, pulse_s, tau_d_s, tau0_s, b, half_width))
 
 
 def _check_wer(wer: float) -> None:
@@ -56,29 +104,67 @@ def _check_wer(wer: float) -> None:
         raise ValueError(f"target write error rate must be in (0, 1), got {wer}")
 
 
-def stt_pulse_for_wer(delta: float, current_ratio: float, wer: float, tau_d_s: float, tau0_s: float, b: float) -> float:
+def _pulse_precessional(delta: float, current_ratio: float, wer: float, tau_d_s: float) -> float:
+    ratio = (math.pi**2 * delta / 4.0) / -math.log1p(-wer)
+    return max(0.0, tau_d_s * math.log(ratio) / (2.0 * (current_ratio - 1.0)))
+
+
+def _pulse_thermal(delta: float, current_ratio: float, wer: float, tau0_s: float, b: float) -> float:
+    return -math.log(wer) * tau0_s * math.exp(delta * (1.0 - current_ratio) ** b)
+
+
+def stt_pulse_for_wer(delta: float, current_ratio: float, wer: float, tau_d_s: float, tau0_s: float, b: float,
+                      half_width: float = REGIME_BLEND_HALF_WIDTH) -> float:
     """Pulse width (s) that gives write error rate ``wer`` at current ratio ``i``; inverse of :func:`stt_wer`.
 
     Precessional (§5.1): ``t_p = τ_D·ln(π²Δ / (4·(−ln(1−WER)))) / (2(i−1))``, which is the reference's
     ``τ_D·ln(π²Δ/(4·WER)) / (2(i−1))`` for WER ≪ 1. Thermal: ``t_p = −ln(WER)·τ0·exp[Δ(1−i)^b]``.
     A WER above the zero-pulse value π²Δ/4 cannot be asked for (it needs no pulse at all): 0 is returned.
+    In the blend around I_c0 the WER still falls monotonically with the pulse (both forms do, and so does
+    their weighted log), so the pulse is found numerically between the two forms' own pulses.
     """
     _check_wer(wer)
-    if current_ratio > 1.0:
-        ratio = (math.pi**2 * delta / 4.0) / -math.log1p(-wer)
-        return max(0.0, tau_d_s * math.log(ratio) / (2.0 * (current_ratio - 1.0)))
-    i = min(current_ratio, 1.0 - 1e-12)
-    return -math.log(wer) * tau0_s * math.exp(delta * (1.0 - i) ** b)
+    regime = stt_write_regime(current_ratio, half_width)
+    if regime == "precessional":
+        return _pulse_precessional(delta, current_ratio, wer, tau_d_s)
+    if regime == "thermal":
+        return _pulse_thermal(delta, current_ratio, wer, tau0_s, b)
+    from scipy.optimize import brentq
+
+    bounds = (_pulse_thermal(delta, min(current_ratio, 1.0 - _EDGE), wer, tau0_s, b),
+              _pulse_precessional(delta, max(current_ratio, 1.0 + _EDGE), wer, tau_d_s))
+    low, high = min(bounds), max(bounds)
+    target = math.log(wer)
+
+    def excess(log_pulse: float) -> float:
+        return _log_stt_wer(delta, current_ratio, math.exp(log_pulse), tau_d_s, tau0_s, b, half_width) - target
+
+    if low <= 0.0 or excess(math.log(low)) <= 0.0:
+        return low
+    return math.exp(brentq(excess, math.log(low), math.log(high), xtol=1e-14, rtol=1e-13))
 
 
-def stt_current_for_wer(delta: float, pulse_s: float, wer: float, tau_d_s: float) -> float:
-    """Current ratio I/Ic0 that gives ``wer`` with pulse ``pulse_s`` in the precessional regime (§5.1, §5.2
-    worked values): ``i = 1 + τ_D·ln(π²Δ / (4·(−ln(1−WER)))) / (2·t_p)``."""
+def stt_current_for_wer(delta: float, pulse_s: float, wer: float, tau_d_s: float, tau0_s: float = 1e-9,
+                        b: float = 2.0, half_width: float = REGIME_BLEND_HALF_WIDTH) -> float:
+    """Current ratio I/I_c0 ≥ 1 that gives ``wer`` with pulse ``pulse_s`` (§5.1, §5.2 worked values):
+    ``i = 1 + τ_D·ln(π²Δ / (4·(−ln(1−WER)))) / (2·t_p)`` in the precessional regime. A target that Sun's
+    form would reach inside the blend around I_c0 is solved on the blend (τ0 and b enter only there)."""
     _check_wer(wer)
     if pulse_s <= 0.0:
         raise ValueError(f"pulse width must be > 0 s, got {pulse_s}")
     ratio = (math.pi**2 * delta / 4.0) / -math.log1p(-wer)
-    return 1.0 + max(0.0, tau_d_s * math.log(ratio) / (2.0 * pulse_s))
+    current = 1.0 + max(0.0, tau_d_s * math.log(ratio) / (2.0 * pulse_s))
+    if current >= 1.0 + half_width:
+        return current
+    from scipy.optimize import brentq
+
+    def excess(i: float) -> float:
+        return _log_stt_wer(delta, i, pulse_s, tau_d_s, tau0_s, b, half_width) - math.log(wer)
+
+    # At the window's upper edge the blend is Sun's form, which is below the target there.
+    if excess(1.0) <= 0.0:
+        return 1.0
+    return brentq(excess, 1.0, 1.0 + half_width, xtol=1e-14, rtol=1e-13)
 
 
 def macrospin_critical_current_a(delta: float, damping: float, spin_polarization_efficiency: float,

@@ -152,7 +152,9 @@ class SttMram(MemoryTechnology):
         # With write-verify-write a bit is wrong only if both attempts fail: each attempt may fail √target.
         target = math.sqrt(p.ber) if p.write_verify else p.ber
         if p.solve_for == "current":
-            i = physics.stt_current_for_wer(delta, pulse, target, tau_d)
+            i = physics.stt_current_for_wer(delta, pulse, target, tau_d, tau0, b)
+            if physics.stt_write_regime(i) != "precessional":  # solved on the blend: it may do better than asked
+                target = physics.stt_wer(delta, i, pulse, tau_d, tau0, b)
             return OperatingPoint(pulse, i, i, target, target)
         # One pulse serves both directions: the harder one sets it and the easier one does better.
         pulses = (physics.stt_pulse_for_wer(delta, i01, target, tau_d, tau0, b),
@@ -283,7 +285,8 @@ class SttMram(MemoryTechnology):
             "write_current_ua_1to0": point.current_ratio_1to0 * ic10 * 1e6,
             "mean_retention_s": physics.mean_retention_s(delta, tau0),
             "retention_failure_at_report_time": physics.retention_failure_probability(delta, p.retention_report_s, tau0),
-            "write_regime": "precessional" if min(point.current_ratio_0to1, point.current_ratio_1to0) > 1.0 else "thermal",
+            # the regime of the harder direction (lower current ratio), which sets the pulse
+            "write_regime": physics.stt_write_regime(min(point.current_ratio_0to1, point.current_ratio_1to0)),
         }
 
 

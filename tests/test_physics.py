@@ -186,3 +186,55 @@ def test_lognormal_wear_out_inverse():
     writes = physics.lognormal_writes_to_fraction(0.01, 1e5, 0.5)
     assert physics.lognormal_worn_fraction(writes, 1e5, 0.5) == pytest.approx(0.01, rel=1e-9)
     assert physics.lognormal_worn_fraction(1e5, 1e5, 0.5) == pytest.approx(0.5)
+
+
+# --- the WER across I = I_c0 (technology-reference.md §5.1; the blend of physics.REGIME_BLEND_HALF_WIDTH) -----
+def _log10_wer_sweep(step: float, pulse_s: float = 10 * NS) -> np.ndarray:
+    currents = np.arange(0.8, 1.4 + step / 2, step)
+    return np.log10([physics.stt_wer(40, i, pulse_s, NS, NS, 2) for i in currents])
+
+
+@pytest.mark.parametrize("pulse_ns", [2, 10, 100])
+def test_wer_is_continuous_across_the_critical_current(pulse_ns):
+    """A fine sweep of I/I_c0 over 0.8–1.4: the largest step between neighbours halves with the sweep's step
+    (a function with a jump would keep a step the size of the jump), and is small at the finest step."""
+    coarse = np.abs(np.diff(_log10_wer_sweep(1e-4, pulse_ns * NS))).max()
+    fine = np.abs(np.diff(_log10_wer_sweep(5e-5, pulse_ns * NS))).max()
+    assert fine == pytest.approx(coarse / 2, rel=0.1)
+    assert coarse < 0.5
+    # The old piecewise model jumped by ≈ 4.3 decades at 10 ns (4.5e-5 just below I_c0, ≈ 1 just above).
+    w = physics.REGIME_BLEND_HALF_WIDTH
+    below = physics.stt_wer(40, 1 - 1e-9, 10 * NS, NS, NS, 2)
+    above = physics.stt_wer(40, 1 + 1e-9, 10 * NS, NS, NS, 2)
+    assert abs(math.log10(above / below)) < 1e-6
+    assert physics.stt_write_regime(1.0) == "blend"
+    assert physics.stt_write_regime(1 + w) == "precessional" and physics.stt_write_regime(1 - w) == "thermal"
+
+
+def test_outside_the_blend_each_regime_is_the_reference_form():
+    """The values the issue quotes at 10 ns stay: 1.2e-3 at 0.9·I_c0 (thermal), ≈1 at 1.1, 0.22 at 1.3."""
+    assert physics.stt_wer(40, 0.9, 10 * NS, NS, NS, 2) == physics.stt_wer_thermal(40, 0.9, 10 * NS, NS, 2)
+    assert physics.stt_wer(40, 0.9, 10 * NS, NS, NS, 2) == published("1.2e-3")
+    assert physics.stt_wer(40, 1.1, 10 * NS, NS, NS, 2) == pytest.approx(1.0, abs=1e-5)
+    assert physics.stt_wer(40, 1.3, 10 * NS, NS, NS, 2) == published("0.22")
+    assert physics.stt_wer(40, 1.3, 10 * NS, NS, NS, 2) == physics.stt_wer_precessional(40, 1.3, 10 * NS, NS)
+
+
+@pytest.mark.parametrize("current", [0.951, 0.99, 1.0, 1.02, 1.049])
+def test_pulse_solver_round_trips_inside_the_blend(current):
+    pulses = np.geomspace(0.5, 500, 40) * NS
+    wers = [physics.stt_wer(40, current, t, NS, NS, 2) for t in pulses]
+    assert all(a >= b for a, b in zip(wers, wers[1:]))  # monotone in the pulse, so the inverse is unique
+    pulse = physics.stt_pulse_for_wer(40, current, 1e-3, NS, NS, 2)
+    assert physics.stt_wer(40, current, pulse, NS, NS, 2) == pytest.approx(1e-3, rel=1e-9)
+
+
+def test_current_solver_inside_the_blend_meets_the_target():
+    # Sun's form alone would ask for I/I_c0 = 1.031 at 300 ns and 1e-6: inside the blend, so the blend is solved.
+    i = physics.stt_current_for_wer(40, 300 * NS, 1e-6, NS)
+    assert 1.0 <= i < 1.0 + physics.REGIME_BLEND_HALF_WIDTH
+    assert physics.stt_wer(40, i, 300 * NS, NS, NS, 2) <= 1e-6 * (1 + 1e-9)
+    # Below the window the solver is Sun's closed form, as the worked values above pin it.
+    i = physics.stt_current_for_wer(40, 40 * NS, 0.5, NS)
+    assert i > 1.0 + physics.REGIME_BLEND_HALF_WIDTH
+    assert physics.stt_wer(40, i, 40 * NS, NS, NS, 2) == pytest.approx(0.5, rel=1e-9)
