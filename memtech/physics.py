@@ -194,6 +194,13 @@ def mean_retention_s(delta: float, tau0_s: float) -> float:
     return tau0_s * math.exp(delta)
 
 
+def retention_time_s(delta: float, failure_probability: float, tau0_s: float) -> float:
+    """Storage time after which a bit has failed with probability ``p`` (inverse of
+    :func:`retention_failure_probability`, §5.3): ``t = −ln(1 − p)·τ0·e^Δ``; a macro's rated retention is this
+    time at its BER target."""
+    return -math.log1p(-failure_probability) * tau0_s * math.exp(delta)
+
+
 def delta_for_retention(storage_s: float, failure_probability: float, tau0_s: float) -> float:
     """Smallest Δ with P_ret(storage_s) ≤ p, §5.3: ``Δ ≥ ln(T/(τ0·p))`` (for p ≪ 1)."""
     return math.log(storage_s / (tau0_s * failure_probability))

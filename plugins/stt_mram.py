@@ -59,6 +59,18 @@ class SttMramParams(MemoryParams):
                                  help="switch: only bits that change can fail (physical); any: every written bit can flip")
     thermal_stability: float = knob(40.0, min=0.0, min_exclusive=True,
                                     source="technology-reference.md §0: relaxed cell Δ≈40 (retention 1-10 s @110-125 °C)")
+    temperature_k: float = knob(300.0, unit="K", min=0.0, min_exclusive=True,
+                                source="technology-reference.md §5.2 (I_c0 and Δ quoted at 300 K)",
+                                help="operating temperature: Δ(T) = thermal_stability·thermal_stability_at_k/T (§5.3: Δ ∝ 1/T "
+                                     "at a fixed barrier E_b) sets retention, read disturb and write errors; I_c0 ∝ E_b stays")
+    thermal_stability_at_k: float = knob(
+        300.0, unit="K", min=0.0, min_exclusive=True,
+        source="technology-reference.md §0: the relaxed cell's '1 s @110 °C' at its BER 1e-4 (IEDM 2019 L4 target) needs "
+               "Δ(383 K) = ln(1 s/(1 ns·1e-4)) = 29.9 (§5.3), i.e. Δ ≈ 38 at 300 K under Δ ∝ 1/T",
+        help="the temperature at which thermal_stability is given")
+    retention_spec_ber: float = knob(1e-4, min=0.0, max=0.5, min_exclusive=True,
+                                     source="technology-reference.md §0: relaxed-Δ L4-cache macro, BER 1e-4 (IEDM 2019)",
+                                     help="per-bit failure probability at which the model card's retention_time_s is read")
     write_current_ratio: float | None = knob(
         None, min=0.0,
         help="I/I_c0 of 0->1 switches (P->AP); null: solved with solve_for=current, else "
@@ -122,11 +134,18 @@ class SttMram(MemoryTechnology):
         self._point: OperatingPoint | None = None
 
     # --- physics --------------------------------------------------------------------------------------
+    def thermal_stability_at_temperature(self) -> float:
+        """Δ = E_b/(k_B·T) at the operating temperature: the barrier E_b is held fixed, so Δ ∝ 1/T (§5.3).
+        The drop of M_s and K with temperature would lower Δ further; the reference gives no figure for it."""
+        p = self.params
+        return p.thermal_stability * p.thermal_stability_at_k / p.temperature_k
+
     def _constants(self) -> tuple[float, float, float, float]:
         p = self.params
-        return p.thermal_stability, p.switching_time_ns * 1e-9, p.attempt_time_ns * 1e-9, p.thermal_exponent_b
+        return self.thermal_stability_at_temperature(), p.switching_time_ns * 1e-9, p.attempt_time_ns * 1e-9, p.thermal_exponent_b
 
     def critical_currents_a(self) -> tuple[float, float]:
+        """I_c0 ∝ k_B·T·Δ = E_b (§5.2), so it is set by Δ at thermal_stability_at_k and does not move with T."""
         p = self.params
         per_delta_10 = p.critical_current_ua_per_delta if p.critical_current_ua_per_delta_1to0 is None else p.critical_current_ua_per_delta_1to0
         return (p.critical_current_ua_per_delta * 1e-6 * p.thermal_stability, per_delta_10 * 1e-6 * p.thermal_stability)
@@ -256,7 +275,7 @@ class SttMram(MemoryTechnology):
         if p.write_verify:
             w01, w10 = w01 * w01, w10 * w10  # a bit stays wrong only if the rewrite fails too (§5.2)
         # Néel–Brown (§5.3): each stored bit flips at rate exp(-Δ)/τ0, in either direction.
-        retention_rate = physics.neel_brown_rate_per_s(p.thermal_stability, p.attempt_time_ns * 1e-9)
+        retention_rate = physics.neel_brown_rate_per_s(self.thermal_stability_at_temperature(), p.attempt_time_ns * 1e-9)
         return ErrorModel(
             write_ber_0to1=w01,
             write_ber_1to0=w10,
@@ -283,7 +302,9 @@ class SttMram(MemoryTechnology):
             "critical_current_ua_1to0": ic10 * 1e6,
             "write_current_ua_0to1": point.current_ratio_0to1 * ic01 * 1e6,
             "write_current_ua_1to0": point.current_ratio_1to0 * ic10 * 1e6,
+            "thermal_stability_at_temperature": delta,
             "mean_retention_s": physics.mean_retention_s(delta, tau0),
+            "retention_time_s": physics.retention_time_s(delta, p.retention_spec_ber, tau0),
             "retention_failure_at_report_time": physics.retention_failure_probability(delta, p.retention_report_s, tau0),
             # the regime of the harder direction (lower current ratio), which sets the pulse
             "write_regime": physics.stt_write_regime(min(point.current_ratio_0to1, point.current_ratio_1to0)),

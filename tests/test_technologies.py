@@ -3,6 +3,8 @@ way the physics says, presets load, and bad combinations fail with the key, the 
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import yaml
 
@@ -294,3 +296,40 @@ def test_error_free_cell_with_pinned_energy_and_latency_needs_no_pulse(registry)
     assert mram.derived_figures()["write_pulse_ns"] is None
     with pytest.raises(ConfigError, match="write_pulse_ns must be a pulse width in ns when ber is 0.0"):
         build(registry, "stt_mram", ber=0.0, write_energy_pj_per_bit=1.0)
+
+
+# --- temperature (technology-reference.md §5.3: Δ ∝ 1/T at a fixed barrier) -------------------------------
+def _relaxed_at(registry, temperature_k: float, **knobs):
+    return build(registry, "stt_mram", temperature_k=temperature_k, **knobs)
+
+
+def test_thermal_stability_scales_as_one_over_temperature(registry):
+    room = _relaxed_at(registry, 300.0)
+    hot = _relaxed_at(registry, 398.15)
+    assert room.thermal_stability_at_temperature() == 40.0
+    assert hot.thermal_stability_at_temperature() == pytest.approx(40.0 * 300.0 / 398.15, rel=1e-12)
+    assert hot.critical_currents_a() == room.critical_currents_a()  # I_c0 ∝ E_b, which does not move
+    # Retention and read disturb follow the lower Δ; at room temperature the relaxed cell keeps §5.3's 7.5 years.
+    assert room.derived_figures()["mean_retention_s"] / (365.25 * 86400) == pytest.approx(7.5, abs=0.05)
+    ratio = hot.error_model().retention_rate_0to1_per_s / room.error_model().retention_rate_0to1_per_s
+    assert ratio == pytest.approx(math.exp(40.0 - hot.thermal_stability_at_temperature()), rel=1e-9)
+    assert hot.read_disturb_probability() > room.read_disturb_probability()
+
+
+@pytest.mark.parametrize("celsius", [110.0, 125.0])
+def test_relaxed_cell_keeps_seconds_at_the_rated_temperatures(registry, celsius):
+    """§0 rates the relaxed Δ≈40 cell at 1-10 s retention at 110-125 °C (BER 1e-4, the L4-cache macro)."""
+    figures = _relaxed_at(registry, celsius + 273.15).derived_figures()
+    assert 1.0 <= figures["retention_time_s"] <= 10.0
+    # at room temperature the same cell holds its data for hours
+    assert _relaxed_at(registry, 300.0).derived_figures()["retention_time_s"] > 3600
+
+
+def test_temperature_acts_on_write_errors_at_a_fixed_pulse(registry):
+    """With the physical knobs set (ber null) Sun's prefactor π²Δ/4 falls with Δ, so a hot cell writes better;
+    with a target ber the solved pulse is shorter instead."""
+    cold = _relaxed_at(registry, 300.0, ber=None, write_pulse_ns=8.0)
+    hot = _relaxed_at(registry, 398.15, ber=None, write_pulse_ns=8.0)
+    assert hot.attempt_wers()[0] == pytest.approx(cold.attempt_wers()[0] * 300.0 / 398.15, rel=1e-3)
+    assert (_relaxed_at(registry, 398.15).operating_point().pulse_s
+            < _relaxed_at(registry, 300.0).operating_point().pulse_s)
