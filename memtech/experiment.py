@@ -27,7 +27,7 @@ from memtech.plugins import Registry, get_registry
 from memtech.replicas import load_replicas
 from memtech.results import EpochRecord, MemoryPhaseTotals, RunResult
 from memtech.schedule import Schedule
-from memtech.storage import Memory, SimClock, TensorStore
+from memtech.storage import AccessCounters, Memory, SimClock, TensorStore, layer_memories
 from memtech.trainer import Trainer
 
 # Keys the engine reads; the others belong to the layers around it (tracking, Hydra).
@@ -106,14 +106,40 @@ def build_spec(config: Mapping[str, Any], registry: Registry | None = None) -> E
     return ExperimentSpec(config, seed, device, memories, schedule, trainer_cls, trainer_params, dataset, processor)
 
 
-def check_capacity(spec: ExperimentSpec, role_sizes: Mapping[str, int], bits_per_value: Mapping[str, int]) -> None:
+def check_layer_placement(spec: ExperimentSpec, layer_slices: Mapping[str, Sequence[tuple[int, int]]]) -> None:
+    """A per-layer placement must name layers the network has (0 .. n-1, or -n .. -1 from the end)."""
+    n_layers = len(next(iter(layer_slices.values()), []))
+    for i, phase in enumerate(spec.schedule.phases):
+        for memory, indices in (phase.placement.get("layers") or {}).items():
+            key = f"schedule.phases[{i}].placement.layers.{memory}"
+            if not n_layers:
+                raise ConfigError(key, list(indices), f"a trainer that stores its parameters layer by layer "
+                                                      f"({spec.trainer_cls.name} does not)")
+            for index in indices:
+                if not -n_layers <= index < n_layers:
+                    raise ConfigError(key, list(indices), f"indices of the network's {n_layers} parameter layers "
+                                                          f"(0 to {n_layers - 1}, or -{n_layers} to -1 from the end)")
+
+
+def _placed_values(placement: Mapping[str, Any], role: str, n_values: int,
+                   layer_slices: Mapping[str, Sequence[tuple[int, int]]]) -> list[tuple[str, str, int]]:
+    """(memory, tensor, values) of ``role`` under ``placement``: one entry, or one per layer."""
+    slices = layer_slices.get(role)
+    if not placement.get("layers") or not slices:
+        return [(placement[role], role, n_values)]
+    memories = layer_memories(placement, role, len(slices))
+    return [(memory, f"{role} of layer {j}", stop - start) for j, ((start, stop), memory) in enumerate(zip(slices, memories))]
+
+
+def check_capacity(spec: ExperimentSpec, role_sizes: Mapping[str, int], bits_per_value: Mapping[str, int],
+                   layer_slices: Mapping[str, Sequence[tuple[int, int]]] | None = None) -> None:
     """Every phase's placement must fit: an error names the tensors, their sizes and the capacity."""
     for phase in spec.schedule.phases:
         needed: dict[str, list[tuple[str, int]]] = {}
         for role, n_values in role_sizes.items():
             if n_values > 0:
-                memory = phase.placement[role]
-                needed.setdefault(memory, []).append((role, n_values * bits_per_value[memory]))
+                for memory, tensor, n in _placed_values(phase.placement, role, n_values, layer_slices or {}):
+                    needed.setdefault(memory, []).append((tensor, n * bits_per_value[memory]))
         for memory, tensors in needed.items():
             total = sum(bits for _, bits in tensors)
             capacity = spec.memories[memory].capacity_bits
@@ -160,28 +186,41 @@ def _stored_fields(memory: Memory) -> dict[str, int]:
     return fields
 
 
+def _row(memory: Memory, phase: str, c: AccessCounters, fields: Mapping[str, int], layer: str = "",
+         static: bool = True) -> MemoryPhaseTotals:
+    """One accounting row; a layer's row has no static energy (leakage and refresh belong to the array)."""
+    energy, capacity = memory.energy, memory.technology.capacity_bits
+    return MemoryPhaseTotals(
+        memory=memory.name, phase=phase, technology=memory.technology.name,
+        bits_read=c.bits_read, bits_written=c.bits_written,
+        read_energy_j=c.bits_read * energy.read_j_per_bit,
+        write_energy_j=c.bits_written * energy.write_j_per_bit,
+        transfer_energy_j=(c.bits_read + c.bits_written) * energy.transfer_j_per_bit,
+        leakage_energy_j=energy.leakage_w_per_bit * capacity * c.occupied_time_s if static else 0.0,
+        refresh_energy_j=energy.refresh_w_per_bit * capacity * c.occupied_time_s if static else 0.0,
+        read_time_s=c.read_time_s, write_time_s=c.write_time_s, occupied_time_s=c.occupied_time_s,
+        flips=dict(c.flips), flips_by_field={**fields, **c.flips_by_field},
+        errors_detected=c.errors_detected, errors_corrected=c.errors_corrected, values_zeroed=c.values_zeroed,
+        flips_by_bit=c.flips_by_bit, cells_worn_out=c.cells_worn_out, layer=layer,
+    )
+
+
 def _totals(memories: Mapping[str, Memory]) -> list[MemoryPhaseTotals]:
     rows = []
     for memory in memories.values():
         memory.settle_counts()  # failures still counted on the GPU
-        energy, capacity = memory.energy, memory.technology.capacity_bits
         fields = _stored_fields(memory)  # a field that never flipped still reports 0, so runs compare key by key
-        for phase, c in memory.counters.items():
-            rows.append(
-                MemoryPhaseTotals(
-                    memory=memory.name, phase=phase, technology=memory.technology.name,
-                    bits_read=c.bits_read, bits_written=c.bits_written,
-                    read_energy_j=c.bits_read * energy.read_j_per_bit,
-                    write_energy_j=c.bits_written * energy.write_j_per_bit,
-                    transfer_energy_j=(c.bits_read + c.bits_written) * energy.transfer_j_per_bit,
-                    leakage_energy_j=energy.leakage_w_per_bit * capacity * c.occupied_time_s,
-                    refresh_energy_j=energy.refresh_w_per_bit * capacity * c.occupied_time_s,
-                    read_time_s=c.read_time_s, write_time_s=c.write_time_s, occupied_time_s=c.occupied_time_s,
-                    flips=dict(c.flips), flips_by_field={**fields, **c.flips_by_field},
-                    errors_detected=c.errors_detected, errors_corrected=c.errors_corrected, values_zeroed=c.values_zeroed,
-                    flips_by_bit=c.flips_by_bit, cells_worn_out=c.cells_worn_out,
-                )
-            )
+        rows.extend(_row(memory, phase, c, fields) for phase, c in memory.phase_totals().items())
+    return rows
+
+
+def _layer_totals(memories: Mapping[str, Memory]) -> list[MemoryPhaseTotals]:
+    """Per layer (with a per-layer placement), memory and phase: what that layer's weights and biases cost."""
+    rows = []
+    for memory in memories.values():
+        fields = _stored_fields(memory)
+        rows.extend(_row(memory, phase, c, fields, layer=layer, static=False)
+                    for (phase, layer), c in sorted(memory.layer_counters.items()))
     return rows
 
 
@@ -217,10 +256,12 @@ def _check_shared(specs: Sequence[ExperimentSpec]) -> None:
                           "a trainer that trains replicas in one batch (supports_replicas); run its jobs one by one")
 
 
-def _memories(spec: ExperimentSpec, role_sizes: Mapping[str, int]) -> dict[str, Memory]:
+def _memories(spec: ExperimentSpec, role_sizes: Mapping[str, int],
+              layer_slices: Mapping[str, Sequence[tuple[int, int]]]) -> dict[str, Memory]:
     """The run's memory instances, after checking that every phase's placement fits their capacities."""
+    check_layer_placement(spec, layer_slices)
     memories = {name: Memory(name, tech, spec.seed) for name, tech in spec.memories.items()}
-    check_capacity(spec, role_sizes, {name: m.format.bits + _check_bits(m) for name, m in memories.items()})
+    check_capacity(spec, role_sizes, {name: m.format.bits + _check_bits(m) for name, m in memories.items()}, layer_slices)
     return memories
 
 
@@ -236,7 +277,7 @@ def _prepare(specs: Sequence[ExperimentSpec], data: Data | None, xp: Any
     batch_size = min(spec.trainer_params.batch_size, n_train)  # a quick run on a small subset: full batches
     resources.check_iterations(spec.trainer_params.epochs, math.ceil(n_train / batch_size), batch_size, n_train)
     role_sizes = trainer.role_sizes(batch_size)  # of one replica
-    memories = [_memories(s, role_sizes) for s in specs]
+    memories = [_memories(s, role_sizes, trainer.layer_slices()) for s in specs]
     resources.check_memory(role_sizes, len(specs), xp)
     return data, trainer, batch_size, role_sizes, memories
 
@@ -252,11 +293,12 @@ class _ReplicaRun:
     counters and records. Everything here is what the replica would have alone."""
 
     def __init__(self, spec: ExperimentSpec, memories: dict[str, Memory], role_sizes: Mapping[str, int],
-                 xp: Any, total_iterations: int, macs_per_step: Callable[[int], int]):
+                 xp: Any, total_iterations: int, macs_per_step: Callable[[int], int],
+                 layer_slices: Mapping[str, Sequence[tuple[int, int]]]):
         self.spec = spec
         self.memories = memories
         self.clock = SimClock()
-        self.store = TensorStore(role_sizes, memories, xp, self.clock)
+        self.store = TensorStore(role_sizes, memories, xp, self.clock, layer_slices)
         self.init_rng = np.random.default_rng([spec.seed, 1])
         self.shuffle_rng = np.random.default_rng([spec.seed, 2])
         self.total_iterations = total_iterations  # planned; a diverged replica stops before
@@ -358,7 +400,7 @@ def run_batch(
     batches_per_epoch = math.ceil(n_train / batch_size)
     epochs = spec.trainer_params.epochs
     k = len(specs)
-    runs = [_ReplicaRun(s, m, role_sizes, xp, epochs * batches_per_epoch, trainer.macs_per_step)
+    runs = [_ReplicaRun(s, m, role_sizes, xp, epochs * batches_per_epoch, trainer.macs_per_step, trainer.layer_slices())
             for s, m in zip(specs, memories)]
     # one generator alone (as trainers always had it); one per replica in a batch: each starts as it would alone
     initial = trainer.initial_values(runs[0].init_rng if k == 1 else [run.init_rng for run in runs])
@@ -423,6 +465,7 @@ def run_batch(
             config=dict(run.spec.config),
             epochs=run.records,
             accounting=_totals(run.memories),
+            layer_accounting=_layer_totals(run.memories),
             final_test_accuracy=test_accuracy,
             final_test_loss=test_loss,
             iterations=run.iteration,

@@ -261,6 +261,11 @@ class NetworkTrainer(Trainer):
     def n_params(self) -> int:
         return self.network.n_weights + self.network.n_biases
 
+    def layer_slices(self) -> dict[str, list[tuple[int, int]]]:
+        net = self.network
+        return {"weights": [s for s in net.weight_slices if s is not None],
+                "biases": [s for s in net.bias_slices if s is not None]}
+
     def role_sizes(self, batch_size: int) -> dict[str, int]:
         return {
             "weights": self.network.n_weights,

@@ -54,6 +54,7 @@ class MemoryPhaseTotals:
     # flips per codeword bit (0 = least significant; data bits first, then check bits), flipped bits only
     flips_by_bit: dict[int, int] = field(default_factory=dict)
     cells_worn_out: int = 0  # cells that reached their write endurance in this phase and are stuck since
+    layer: str = ""  # with a per-layer placement: the row of one layer's weights and biases ("layer0", ...)
 
     @property
     def dynamic_energy_j(self) -> float:
@@ -95,6 +96,8 @@ class RunResult:
     model: dict[str, Any] = field(default_factory=dict)  # what predict needs to rebuild the network
     plugins: dict[str, str] = field(default_factory=dict)  # component -> version
     memory_cards: dict[str, Any] = field(default_factory=dict)
+    # with a per-layer placement: each layer's share of ``accounting`` (its weights and biases), per memory and phase
+    layer_accounting: list[MemoryPhaseTotals] = field(default_factory=list)
 
     @property
     def total_energy_j(self) -> float:
@@ -155,6 +158,13 @@ class RunResult:
             out[f"{prefix}.errors_detected"] = float(row.errors_detected)
             out[f"{prefix}.values_zeroed"] = float(row.values_zeroed)
             out[f"{prefix}.cells_worn_out"] = float(row.cells_worn_out)
+        for row in self.layer_accounting:
+            prefix = f"{row.layer}.{row.memory}.{row.phase}"
+            out[f"{prefix}.energy_j"] = row.energy_j
+            out[f"{prefix}.write_energy_j"] = row.write_energy_j
+            out[f"{prefix}.bits_written"] = float(row.bits_written)
+            out[f"{prefix}.flips"] = float(row.total_flips)
+            out[f"{prefix}.values_zeroed"] = float(row.values_zeroed)
         out["cells_worn_out"] = float(sum(row.cells_worn_out for row in self.accounting))
         out.update(self.flips_by_field())
         areas = self.area_by_memory()

@@ -12,7 +12,7 @@ Built-in schedules (``all_sram``, ``all_mram``, ``mram_then_sram``) are named wi
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Mapping, Sequence
 
 from memtech.errors import ConfigError
 from memtech.storage import ROLES
@@ -42,11 +42,41 @@ def builtin_phases(name: str, mram: str = "mram", sram: str = "sram", first_frac
     raise ConfigError("schedule.name", name, "one of the built-in schedules (" + ", ".join(BUILTIN_SCHEDULES) + ") when no phases are given")
 
 
+def _layer_placement(raw: Any, key: str, memory_names: list[str]) -> dict[str, tuple[int, ...]]:
+    """``layers: {memory: [indices]}`` checked: known memories, integer indices, no layer in two memories.
+    Whether the indices exist is checked against the network once it is built."""
+    if raw is None:
+        return {}
+    if not isinstance(raw, Mapping):
+        raise ConfigError(key, raw, "a mapping from memory name to a list of layer indices, e.g. {sram: [0, -1]}")
+    out: dict[str, tuple[int, ...]] = {}
+    seen: dict[int, str] = {}
+    for memory, indices in raw.items():
+        if memory not in memory_names:
+            raise ConfigError(f"{key}.{memory}", indices, "the name of a configured memory (one of " + ", ".join(memory_names) + ")")
+        if isinstance(indices, (int, bool)) or not isinstance(indices, Sequence) or isinstance(indices, str):
+            raise ConfigError(f"{key}.{memory}", indices, "a list of layer indices (integers), e.g. [0, -1]")
+        for index in indices:
+            if isinstance(index, bool) or not isinstance(index, int):
+                raise ConfigError(f"{key}.{memory}", list(indices), "a list of layer indices (integers), e.g. [0, -1]")
+            if index in seen and seen[index] != memory:
+                raise ConfigError(f"{key}.{memory}", list(indices), f"layers not placed twice (layer {index} is in {seen[index]} too)")
+            seen[index] = memory
+        out[str(memory)] = tuple(int(i) for i in indices)
+    return out
+
+
 @dataclass(frozen=True)
 class Phase:
     name: str
     fraction: float
-    placement: Mapping[str, str]
+    # role -> memory name; optionally "layers": {memory: [parameter-layer indices]}, whose weights and biases
+    # go to that memory instead (negative indices count from the last layer)
+    placement: Mapping[str, Any]
+
+    def memories(self) -> set[str]:
+        roles = {memory for role, memory in self.placement.items() if role != "layers"}
+        return roles | set(self.placement.get("layers") or {})
 
 
 @dataclass(frozen=True)
@@ -65,7 +95,7 @@ class Schedule:
         return bounds
 
     def memories(self) -> set[str]:
-        return {memory for phase in self.phases for memory in phase.placement.values()}
+        return {memory for phase in self.phases for memory in phase.memories()}
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any], memory_names: Iterable[str], key: str = "schedule") -> "Schedule":
@@ -117,9 +147,14 @@ class Schedule:
             if not isinstance(placement, Mapping):
                 raise ConfigError(f"{pkey}.placement", placement, "a mapping from tensor role to memory name")
             placement = dict(placement)
+            if "layers" in placement:
+                placement["layers"] = _layer_placement(placement["layers"], f"{pkey}.placement.layers", memory_names)
             for role, memory in placement.items():
+                if role == "layers":
+                    continue
                 if role not in ROLES:
-                    raise ConfigError(f"{pkey}.placement.{role}", memory, "placed by a known role (one of " + ", ".join(ROLES) + ")")
+                    raise ConfigError(f"{pkey}.placement.{role}", memory,
+                                      "placed by a known role (one of " + ", ".join(ROLES) + ") or layers")
                 if memory not in memory_names:
                     raise ConfigError(
                         f"{pkey}.placement.{role}", memory, "the name of a configured memory (one of " + ", ".join(memory_names) + ")"

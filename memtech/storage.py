@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
@@ -68,6 +68,15 @@ class AccessCounters:
     def total_flips(self) -> int:
         return sum(self.flips.values())
 
+    def add(self, other: "AccessCounters") -> None:
+        """Add ``other``'s counts to these (a memory's phase total is its layers' counters plus the rest)."""
+        for name in ("bits_read", "bits_written", "read_time_s", "write_time_s", "occupied_time_s",
+                     "errors_corrected", "errors_detected", "values_zeroed", "cells_worn_out"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        for event, count in other.flips.items():
+            self.flips[event] = self.flips.get(event, 0) + count
+        self.bit_flips = [a + b for a, b in zip(self.bit_flips, other.bit_flips)]
+
     @property
     def flips_by_bit(self) -> dict[int, int]:
         """Flips per codeword bit position, for the positions that flipped at least once."""
@@ -109,6 +118,8 @@ class Memory:
         data_bits = self.format.bits
         bit_fields = tuple(self.format.field_of_bit(b) if b < data_bits else "check" for b in range(64))
         self.counters: dict[str, AccessCounters] = defaultdict(lambda: AccessCounters(bit_fields=bit_fields))
+        # (phase, layer label) -> what the arenas of one layer's weights and biases did, with a per-layer placement
+        self.layer_counters: dict[tuple[str, str], AccessCounters] = defaultdict(lambda: AccessCounters(bit_fields=bit_fields))
         self._arenas_made: dict[str, int] = defaultdict(int)
         self.arena_of_role: dict[str, "Arena"] = {}  # the latest arena of each role held here
         # failed-switch masks decided on a GPU, (phase, device array), counted later in one transfer
@@ -153,6 +164,16 @@ class Memory:
             for bit, count in enumerate(per_bit):
                 counters.bit_flips[bit] += count
 
+    def phase_totals(self) -> dict[str, AccessCounters]:
+        """Per phase, everything this memory did: its own counters plus those of the layers it held."""
+        totals: dict[str, AccessCounters] = {}
+        for phase, counters in self.counters.items():
+            totals[phase] = AccessCounters(bit_fields=counters.bit_fields)
+            totals[phase].add(counters)
+        for (phase, _layer), counters in self.layer_counters.items():
+            totals.setdefault(phase, AccessCounters(bit_fields=counters.bit_fields)).add(counters)
+        return totals
+
     def stream_names(self, role: str) -> tuple[str, ...]:
         """Names keying the random streams of a new arena of ``role``.
 
@@ -180,8 +201,10 @@ class Arena:
     alone because the codes are linear.
     """
 
-    def __init__(self, role: str, n_values: int, memory: Memory, xp: Any, clock: SimClock, phase: list[str]):
+    def __init__(self, role: str, n_values: int, memory: Memory, xp: Any, clock: SimClock, phase: list[str],
+                 layer: str | None = None):
         self.role = role
+        self.layer = layer  # with a per-layer placement, the layer whose counters this arena's accesses go to
         self.n_values = n_values
         self.memory = memory
         self.xp = xp
@@ -268,7 +291,9 @@ class Arena:
         """:attr:`counters` without settling failures still on the device (for the accesses themselves)."""
         phase = self._phase[0]
         if phase is not self._counters_phase:  # cached: looked up once per phase, not per access
-            self._counters_phase, self._counters = phase, self.memory.counters[phase]
+            counters = self.memory.counters if self.layer is None else None
+            self._counters_phase = phase
+            self._counters = counters[phase] if counters is not None else self.memory.layer_counters[(phase, self.layer)]
         return self._counters
 
     def _access_time_s(self, n_bits: int, write: bool) -> float:
@@ -747,17 +772,85 @@ class Arena:
         return values
 
 
-class TensorStore:
-    """All arenas of a run and the placement of each role in the current phase."""
+def layer_memories(placement: Mapping[str, Any], role: str, n_layers: int) -> tuple[str, ...]:
+    """The memory of each parameter layer's part of ``role`` under ``placement``: the role's own memory,
+    unless ``placement["layers"]`` ({memory: [layer indices]}, negative indices from the end) names another."""
+    memories = [placement[role]] * n_layers
+    for memory, indices in (placement.get("layers") or {}).items():
+        for index in indices:
+            memories[index] = memory
+    return tuple(memories)
 
-    def __init__(self, sizes: Mapping[str, int], memories: Mapping[str, Memory], xp: Any, clock: SimClock):
+
+class SplitArena:
+    """One role held layer by layer, each layer's values in an arena of their own (in the memory the
+    placement names for that layer), read and written as one flat buffer. Each layer's arena keys its fault
+    streams by the layer and counts its accesses as that layer's, so accounting can be read per layer."""
+
+    def __init__(self, role: str, slices: Sequence[tuple[int, int]], memories: Sequence[Memory], xp: Any,
+                 clock: SimClock, phase: list[str]):
+        self.role = role
+        self.xp = xp
+        self.n_values = slices[-1][1]
+        self.slices = list(slices)
+        self.parts = [Arena(f"{role}.layer{j}", stop - start, memory, xp, clock, phase, layer=f"layer{j}")
+                      for j, ((start, stop), memory) in enumerate(zip(slices, memories))]
+        self.memory_names = tuple(memory.name for memory in memories)
+
+    def _overlaps(self, start: int, stop: int):
+        for (first, last), part in zip(self.slices, self.parts):
+            lo, hi = max(start, first), min(stop, last)
+            if lo < hi:
+                yield lo, hi, first, part
+
+    def read(self, start: int = 0, stop: int | None = None) -> Any:
+        stop = self.n_values if stop is None else stop
+        pieces = [part.read(lo - first, hi - first) for lo, hi, first, part in self._overlaps(start, stop)]
+        return pieces[0] if len(pieces) == 1 else self.xp.concatenate(pieces)
+
+    def write(self, values: Any, start: int = 0) -> None:
+        values = values.reshape(-1)  # a trainer may hand its (1, n) buffer
+        for lo, hi, first, part in self._overlaps(start, start + len(values)):
+            part.write(values[lo - start:hi - start], lo - first)
+
+    def peek(self) -> Any:
+        return self.xp.concatenate([part.peek() for part in self.parts])
+
+
+class TensorStore:
+    """All arenas of a run and the placement of each role in the current phase.
+
+    ``layer_slices`` gives, per role a trainer stores layer by layer (weights, biases), each parameter layer's
+    (start, stop) in one replica's buffer; a placement with ``layers`` then holds that role as a
+    :class:`SplitArena`.
+    """
+
+    def __init__(self, sizes: Mapping[str, int], memories: Mapping[str, Memory], xp: Any, clock: SimClock,
+                 layer_slices: Mapping[str, Sequence[tuple[int, int]]] | None = None):
         self.sizes = {role: int(n) for role, n in sizes.items() if n > 0}
         self.memories = dict(memories)
         self.xp = xp
         self.clock = clock
+        self.layer_slices = {role: list(s) for role, s in (layer_slices or {}).items()}
         self._phase = [""]
-        self.arenas: dict[str, Arena] = {}
+        self.arenas: dict[str, Arena | SplitArena] = {}
         self._in_use: tuple[str, ...] = ()
+
+    def _placed(self, role: str, placement: Mapping[str, Any]) -> str | tuple[str, ...]:
+        """Where ``role`` goes: one memory's name, or with a per-layer placement one name per layer."""
+        if placement.get("layers") and role in self.layer_slices:
+            return layer_memories(placement, role, len(self.layer_slices[role]))
+        return placement[role]
+
+    def _new_arena(self, role: str, n_values: int, target: str | tuple[str, ...]) -> Arena | SplitArena:
+        if isinstance(target, tuple):
+            return SplitArena(role, self.layer_slices[role], [self.memories[m] for m in target], self.xp,
+                              self.clock, self._phase)
+        return Arena(role, n_values, self.memories[target], self.xp, self.clock, self._phase)
+
+    @staticmethod
+    def _where(arena: Arena | SplitArena) -> str | tuple[str, ...]:
+        return arena.memory_names if isinstance(arena, SplitArena) else arena.memory.name
 
     @property
     def phase(self) -> str:
@@ -767,18 +860,22 @@ class TensorStore:
         """Place every role for ``phase``; a role that moves is read from its old memory and written to the new."""
         self._phase[0] = phase
         for role, n_values in self.sizes.items():
-            target = placement[role]
+            target = self._placed(role, placement)
             current = self.arenas.get(role)
-            if current is not None and current.memory.name == target:
+            if current is not None and self._where(current) == target:
                 continue
-            arena = Arena(role, n_values, self.memories[target], self.xp, self.clock, self._phase)
+            arena = self._new_arena(role, n_values, target)
             if current is not None:
                 arena.write(current.read())
             elif initial is not None and role in initial:
                 arena.write(self.xp.asarray(initial[role], dtype=self.xp.float32))
             self.arenas[role] = arena
         # Placement changes only here, so the per-step leakage charge reads a ready tuple.
-        self._in_use = tuple(sorted({arena.memory.name for arena in self.arenas.values()}))
+        in_use = set()
+        for arena in self.arenas.values():
+            where = self._where(arena)
+            in_use.update(where if isinstance(where, tuple) else (where,))
+        self._in_use = tuple(sorted(in_use))
 
     def read(self, role: str, start: int = 0, stop: int | None = None) -> Any:
         return self.arenas[role].read(start, stop)

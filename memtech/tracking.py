@@ -300,7 +300,11 @@ def git_commit() -> str | None:
 def is_all_sram(config: Mapping[str, Any]) -> bool:
     """True when every memory the schedule places a tensor in is SRAM at BER 0: the error-free baseline."""
     memories = config.get("memories") or {}
-    used = {m for phase in (config.get("schedule") or {}).get("phases") or [] for m in (phase.get("placement") or {}).values()}
+    used = set()
+    for phase in (config.get("schedule") or {}).get("phases") or []:
+        placement = dict(phase.get("placement") or {})
+        used.update(placement.pop("layers", None) or {})  # a per-layer placement: {memory: [layer indices]}
+        used.update(placement.values())
     return bool(used) and all(
         (memories.get(m) or {}).get("technology") == "sram" and not float((memories.get(m) or {}).get("ber") or 0.0)
         for m in used

@@ -53,6 +53,11 @@ class Trainer:
         """Number of stored values per tensor role (weights, biases, activations, optimizer) of one replica."""
         raise NotImplementedError
 
+    def layer_slices(self) -> dict[str, list[tuple[int, int]]]:
+        """Per role stored layer by layer (weights, biases), each parameter layer's (start, stop) in one
+        replica's buffer, in layer order: what a per-layer placement splits. Empty: the trainer has none."""
+        return {}
+
     def initial_values(self, rng: np.random.Generator | Sequence[np.random.Generator]) -> dict[str, np.ndarray]:
         """Initial flat float32 values of the stored roles (not activations); ``rng`` is one generator, or one
         per replica so that each replica starts as it would alone."""
