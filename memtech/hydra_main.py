@@ -204,6 +204,7 @@ def open_job(cfg: DictConfig, *, multirun: bool, overrides: list[str], job_num: 
             print(problem, file=sys.stderr)
         uri = tracking.resolve_uri(track.uri) if track.backend == "mlflow" else None
         spec_error: MemtechError | None = None
+        spec = None  # so that an unexpected error in build_spec is reported as itself
         try:
             spec = build_spec(config, registry)
             data = preflight(spec, data)  # the data read and checked, capacities too, before any run is recorded

@@ -19,6 +19,7 @@ from typing import Any, ClassVar, Mapping
 
 from memtech import params as _params
 from memtech.params import knob
+from memtech.weak_cells import WeakCellModel
 
 BITS_PER_MB = 8 * 2**20  # 1 MB = 2^23 bit, as in technology-reference.md "Units"
 PROTECTIONS = ("none", "parity", "secded", "sanity")
@@ -48,6 +49,7 @@ class ErrorModel:
     endurance_writes: float = 0.0
     endurance_sigma_ln: float = 0.5  # assumption (no cited spread): lifetimes within ~e^±1 of the median for 95 % of cells
     wearout_stuck_at_1_fraction: float = 0.5  # assumption: a worn-out cell is stuck at either value alike
+    weak_cells: WeakCellModel | None = None  # persistent weak cells with their own rates (memtech.weak_cells)
 
     @classmethod
     def uniform_write(cls, ber: float, **others: float) -> "ErrorModel":
@@ -57,8 +59,11 @@ class ErrorModel:
     @property
     def is_error_free(self) -> bool:
         # The wear-out shape parameters describe failures only once endurance_writes enables them.
-        shape = ("endurance_sigma_ln", "wearout_stuck_at_1_fraction")
-        return all(v == 0.0 for k, v in self.__dict__.items() if k not in shape)
+        shape = ("endurance_sigma_ln", "wearout_stuck_at_1_fraction", "weak_cells")
+        weak_error_free = self.weak_cells is None or not self.weak_cells.active or (
+            self.weak_cells.write_ber_0to1 == self.weak_cells.write_ber_1to0 == self.weak_cells.write_ber_hold
+            == self.weak_cells.retention_rate_per_s == 0.0)
+        return weak_error_free and all(v == 0.0 for k, v in self.__dict__.items() if k not in shape)
 
 
 @dataclass(frozen=True)
@@ -241,7 +246,9 @@ class MemoryTechnology:
 # ErrorModel fields that are probabilities (per bit, per event or a fraction of cells); the others are
 # non-negative rates or counts.
 _PROBABILITY_FIELDS = ("write_ber_0to1", "write_ber_1to0", "write_ber_hold", "read_sense_ber", "read_disturb_ber",
-                       "stuck_at_0_fraction", "stuck_at_1_fraction", "wearout_stuck_at_1_fraction")
+                       "stuck_at_0_fraction", "stuck_at_1_fraction", "wearout_stuck_at_1_fraction",
+                       "weak_cells.fraction", "weak_cells.write_ber_0to1", "weak_cells.write_ber_1to0",
+                       "weak_cells.write_ber_hold")
 
 
 def check_models(technology: MemoryTechnology, where: str, plugin: str) -> None:
@@ -262,7 +269,13 @@ def check_models(technology: MemoryTechnology, where: str, plugin: str) -> None:
             raise refuse(f"{method}() raised {type(exc).__name__}: {exc}") from exc
         if not isinstance(model, expected_type):
             raise refuse(f"{method}() must return a memtech.{expected_type.__name__}, got {type(model).__name__}")
-        for field_name, value in model.__dict__.items():
+        fields = dict(model.__dict__)
+        weak = fields.pop("weak_cells", None)
+        if weak is not None:
+            if not isinstance(weak, WeakCellModel):
+                raise refuse(f"{method}().weak_cells must be a memtech.weak_cells.WeakCellModel or None, got {weak!r}")
+            fields.update({f"weak_cells.{k}": v for k, v in weak.__dict__.items()})
+        for field_name, value in fields.items():
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 raise refuse(f"{method}().{field_name} must be a number, got {value!r}")
             if not math.isfinite(value) or value < 0:

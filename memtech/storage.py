@@ -24,6 +24,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from memtech import faults
+from memtech.weak_cells import WeakCells
 from memtech.formats import FORMATS
 from memtech.memory import MemoryTechnology
 from memtech.protection import CORRECTED, ZEROED, make_code
@@ -187,7 +188,7 @@ class Memory:
 
 # Arena attributes that describe the physical cells (stuck map, wear), carried over when a role returns.
 _CELL_STATE = ("_stuck_words", "_stuck_and", "_stuck_or", "_wear", "_wear_rng", "_write_counts", "_writes",
-               "_pending_cells", "_pending_lifetimes", "_next_death")
+               "_pending_cells", "_pending_lifetimes", "_next_death", "_weak")
 _FEW = 32  # up to this many hits, the element-by-element path is the cheaper one
 
 
@@ -268,6 +269,10 @@ class Arena:
         self._stuck_and = np.empty(0, dtype=np.uint64)
         self._stuck_or = np.empty(0, dtype=np.uint64)
         self._draw_stuck_map(names)
+        weak = errors.weak_cells
+        self._weak = None if weak is None or not weak.active else WeakCells(
+            names, memory.seed, self.n_bits, self.code_bits, self.data_bits, weak,
+            (errors.write_ber_0to1, errors.write_ber_1to0, errors.write_ber_hold), self._retention_rate)
         self._wear = None
         if errors.endurance_writes > 0.0:
             self._wear = faults.WeakestCells(faults.stream_rng(memory.seed, *names, "wear-out"), self.n_bits,
@@ -508,6 +513,36 @@ class Arena:
                 batch = self._thin(batch, self._retention_rate, rate)
             self._apply_stored_flips("retention", np.sort(batch))
 
+    # --- weak cells (memtech.weak_cells) -----------------------------------------------------------------
+    def _data_bits_at(self, words: Any, cells: np.ndarray, offset_words: int = 0) -> np.ndarray:
+        """The data bits (0/1) at codeword-bit positions ``cells`` of ``words`` (word 0 = ``offset_words``)."""
+        index, bits = np.divmod(cells, self.code_bits)
+        values = faults.gather_words(self.xp, words, index - offset_words)
+        return ((values >> bits.astype(np.uint64)) & _ONE).astype(np.int64)
+
+    def _correct_weak_writes(self, cells: np.ndarray, old: np.ndarray, new: np.ndarray) -> None:
+        """Give the weak cells just written their own write error rate (see memtech.weak_cells)."""
+        stored = self._data_bits_at(self.words, cells)
+        flip = self._weak.write_corrections(old, new, stored)
+        if not flip.any():
+            return
+        set_right = flip & (stored != new)
+        self._apply_stored_flips("write", cells[flip])
+        # A cell set right undoes a failure counted as a flip: take back that count and this one.
+        if set_right.any():
+            counters = self._phase_counters
+            counters.flips["write"] -= 2 * int(set_right.sum())
+            for bit in (cells[set_right] % self.code_bits).tolist():
+                counters.bit_flips[bit] -= 2
+
+    def _apply_weak_retention(self) -> None:
+        events = self._weak.retention_events(self.clock.now_s)
+        while len(events):  # in rounds of distinct cells, as in _apply_retention
+            _, first = np.unique(events, return_index=True)
+            first.sort()
+            self._apply_stored_flips("retention", np.sort(events[first]))
+            events = np.delete(events, first)
+
     # --- the two accesses ---------------------------------------------------------------------------
     def write(self, values: Any, start: int = 0) -> None:
         """Store float32 ``values`` at value offset ``start``, through write errors and stuck cells."""
@@ -516,6 +551,11 @@ class Arena:
         stop = start + n
         if self.clock.now_s >= self._retention_due_s:
             self._apply_retention()  # bring the old contents up to now before they are overwritten
+        weak_cells = weak_old = None
+        if self._weak is not None:
+            self._apply_weak_retention()
+            weak_cells = self._weak.data_cells_in(start, stop)
+            weak_old = self._data_bits_at(self.words, weak_cells) if len(weak_cells) else None
         new_words, scale = self.format.encode(xp, values.reshape(-1))
         n_bits = n * self.code_bits
         counters = self._phase_counters
@@ -584,6 +624,8 @@ class Arena:
                 self._flip_few("write", hits, start)
             else:
                 self._apply_stored_flips("write", hits, offset_words=start)
+        if weak_old is not None:
+            self._correct_weak_writes(weak_cells, weak_old, self._data_bits_at(new_words, weak_cells, start))
         if self._wear is not None:
             self._write_counts[start:stop] += 1
             self._writes += 1
@@ -706,6 +748,8 @@ class Arena:
         self.clock.advance(seconds)
         if self.clock.now_s >= self._retention_due_s:
             self._apply_retention()
+        if self._weak is not None:
+            self._apply_weak_retention()
         disturb_p = errors.read_disturb_ber
         if disturb_p > 0.0 and not self._disturb_stream.skip(n_bits, disturb_p):
             self._apply_stored_flips("read_disturb", self._disturb_stream.take(n_bits, disturb_p), start)

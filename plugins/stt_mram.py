@@ -23,6 +23,7 @@ import memtech
 from memtech import ErrorModel, MemoryParams, MemoryTechnology, knob
 from memtech import physics
 from memtech.errors import ConfigError
+from memtech.weak_cells import WeakCellModel
 
 _SRC = "technology-reference.md §0, STT-MRAM relaxed Δ≈40 column"
 ATTEMPT_TIME_S = 1e-9  # τ0 of the Néel–Brown law, technology-reference.md §5.3
@@ -68,6 +69,15 @@ class SttMramParams(MemoryParams):
         source="technology-reference.md §0: the relaxed cell's '1 s @110 °C' at its BER 1e-4 (IEDM 2019 L4 target) needs "
                "Δ(383 K) = ln(1 s/(1 ns·1e-4)) = 29.9 (§5.3), i.e. Δ ≈ 38 at 300 K under Δ ∝ 1/T",
         help="the temperature at which thermal_stability is given")
+    weak_cell_fraction: float = knob(
+        0.0, min=0.0, max=1.0, source="assumption: off unless a study sets it (technology-reference.md §5.1/§5.3: WER and Δ "
+                                       "vary across cells; no cited share of weak cells)",
+        help="share of cells, drawn once per array from the seed, whose Δ is weak_cell_thermal_stability")
+    weak_cell_thermal_stability: float = knob(
+        30.0, min=0.0, min_exclusive=True,
+        source="technology-reference.md §5.3 worked value: Δ=30 retains for 3 h on average",
+        help="Δ of the weak cells (at thermal_stability_at_k): their retention, and their write errors at the "
+             "array's write current (a lower Δ has a lower I_c0, so they switch more easily)")
     retention_spec_ber: float = knob(1e-4, min=0.0, max=0.5, min_exclusive=True,
                                      source="technology-reference.md §0: relaxed-Δ L4-cache macro, BER 1e-4 (IEDM 2019)",
                                      help="per-bit failure probability at which the model card's retention_time_s is read")
@@ -276,6 +286,7 @@ class SttMram(MemoryTechnology):
             w01, w10 = w01 * w01, w10 * w10  # a bit stays wrong only if the rewrite fails too (§5.2)
         # Néel–Brown (§5.3): each stored bit flips at rate exp(-Δ)/τ0, in either direction.
         retention_rate = physics.neel_brown_rate_per_s(self.thermal_stability_at_temperature(), p.attempt_time_ns * 1e-9)
+        weak = self.weak_cell_model(w01, w10, p.write_error_mode) if p.weak_cell_fraction > 0.0 else None
         return ErrorModel(
             write_ber_0to1=w01,
             write_ber_1to0=w10,
@@ -284,7 +295,32 @@ class SttMram(MemoryTechnology):
             read_disturb_ber=self.read_disturb_probability(),
             retention_rate_0to1_per_s=retention_rate,
             retention_rate_1to0_per_s=retention_rate,
+            weak_cells=weak,
         )
+
+    def weak_cell_model(self, w01: float, w10: float, mode: str) -> WeakCellModel:
+        """The weak cells' rates: retention from their Δ(T); writes at the array's pulse and write current,
+        which is a larger multiple of their smaller I_c0 (I_c0 ∝ Δ, §5.2). Pinned write rates
+        (write_ber_0to1/1to0) and pinned pulses without physics apply to weak cells unchanged."""
+        p = self.params
+        scale = p.thermal_stability_at_k / p.temperature_k
+        delta_weak = p.weak_cell_thermal_stability * scale
+        point = self.operating_point()
+        _, tau_d, tau0, b = self._constants()
+        ratio = p.thermal_stability / p.weak_cell_thermal_stability  # I/I_c0 grows by Δ/Δ_weak
+
+        def weak_wer(ordinary: float, current_ratio: float, pinned: float | None) -> float:
+            if pinned is not None or not math.isfinite(point.pulse_s) or ordinary == 0.0:
+                return ordinary
+            wer = physics.stt_wer(delta_weak, current_ratio * ratio, point.pulse_s, tau_d, tau0, b)
+            return wer * wer if p.write_verify else wer
+
+        weak01 = weak_wer(w01, point.current_ratio_0to1, p.write_ber_0to1)
+        weak10 = weak_wer(w10, point.current_ratio_1to0, p.write_ber_1to0)
+        return WeakCellModel(
+            fraction=p.weak_cell_fraction, write_ber_0to1=weak01, write_ber_1to0=weak10,
+            write_ber_hold=0.0 if mode == "switch" else max(weak01, weak10),
+            retention_rate_per_s=physics.neel_brown_rate_per_s(delta_weak, p.attempt_time_ns * 1e-9))
 
     def derived_figures(self) -> dict[str, Any]:
         p = self.params
