@@ -3,7 +3,8 @@ a lost node) is marked KILLED the next time memtech opens its store, and by ``me
 
 Every run records the host and the process that writes it (``memtech.host``, ``memtech.pid``). A run is
 stale when it is RUNNING, was written on this host, and its process no longer exists, or exists but started
-after the run did (the pid was reused). Runs of other hosts are left alone: their processes cannot be seen.
+after the run did (the pid was reused), unless it is a job of a sweep whose parent run's process still runs:
+that sweep closes it. Runs of other hosts are left alone: their processes cannot be seen.
 """
 
 from __future__ import annotations
@@ -64,11 +65,21 @@ def stale_runs(mlflow_client: Any, experiment_ids: list[str]) -> list[Any]:
     host = socket.gethostname()
     running = mlflow_client.search_runs(experiment_ids, f"attributes.status = 'RUNNING' and tags.`{HOST_TAG}` = '{host}'",
                                         max_results=50000)
+    def gone(run: Any) -> bool:
+        pid = run.data.tags.get(PID_TAG, "")
+        return pid.isdigit() and int(pid) != os.getpid() and process_gone(int(pid), run.info.start_time / 1000)
+
+    by_id = {run.info.run_id: run for run in running}
     stale = []
     for run in running:
-        pid = run.data.tags.get(PID_TAG, "")
-        if pid.isdigit() and int(pid) != os.getpid() and process_gone(int(pid), run.info.start_time / 1000):
-            stale.append(run)
+        if not gone(run):
+            continue
+        # A sweep job whose worker died while the sweep's own process lives is the sweep's to close (it
+        # records the job FAILED, naming the signal): another worker opening the store must not race it.
+        parent = by_id.get(run.data.tags.get("mlflow.parentRunId", ""))
+        if parent is not None and not gone(parent):
+            continue
+        stale.append(run)
     return stale
 
 

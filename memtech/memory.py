@@ -19,11 +19,26 @@ from typing import Any, ClassVar, Mapping
 
 from memtech import params as _params
 from memtech.params import knob
-from memtech.weak_cells import WeakCellModel
 
 BITS_PER_MB = 8 * 2**20  # 1 MB = 2^23 bit, as in technology-reference.md "Units"
 PROTECTIONS = ("none", "parity", "secded", "sanity")
 STORAGE_FORMATS = ("float32", "float16", "bfloat16", "int8")
+
+
+@dataclass(frozen=True)
+class WeakCellModel:
+    """A technology's weak cells (memtech.weak_cells): their share of the array and their own rates (per bit;
+    rates per second)."""
+
+    fraction: float = 0.0  # share of the array's cells that are weak
+    write_ber_0to1: float = 0.0
+    write_ber_1to0: float = 0.0
+    write_ber_hold: float = 0.0
+    retention_rate_per_s: float = 0.0  # either direction
+
+    @property
+    def active(self) -> bool:
+        return self.fraction > 0.0
 
 
 @dataclass(frozen=True)

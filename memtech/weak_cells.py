@@ -15,26 +15,10 @@ cells, so each weak cell's write fails with the weak rate and its stored bit fli
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
 from memtech import faults
-
-
-@dataclass(frozen=True)
-class WeakCellModel:
-    """What a technology says about its weak cells (all per bit; rates per second)."""
-
-    fraction: float = 0.0  # share of the array's cells that are weak
-    write_ber_0to1: float = 0.0
-    write_ber_1to0: float = 0.0
-    write_ber_hold: float = 0.0
-    retention_rate_per_s: float = 0.0  # either direction
-
-    @property
-    def active(self) -> bool:
-        return self.fraction > 0.0
+from memtech.memory import WeakCellModel
 
 
 class WeakCells:

@@ -23,7 +23,7 @@ import memtech
 from memtech import ErrorModel, MemoryParams, MemoryTechnology, knob
 from memtech import physics
 from memtech.errors import ConfigError
-from memtech.weak_cells import WeakCellModel
+from memtech.memory import WeakCellModel
 
 _SRC = "technology-reference.md §0, STT-MRAM relaxed Δ≈40 column"
 ATTEMPT_TIME_S = 1e-9  # τ0 of the Néel–Brown law, technology-reference.md §5.3

@@ -62,3 +62,20 @@ def test_only_runs_of_this_host_whose_process_is_gone_are_closed_and_each_says_w
     assert f"process {dead} on {host} ended without closing this run" in client.get_run(stale).data.tags["memtech.error"]
     assert liveness.close_stale_runs(client, [experiment_id]) == []  # closed once
     assert liveness.stale_runs(client, []) == []
+
+
+def test_a_dead_workers_job_is_left_to_its_live_sweep_but_closed_once_the_sweep_is_gone(tmp_path):
+    """A sibling worker opening the store must not race the sweep that records its lost job FAILED."""
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    experiment_id = tracking.prepare_store(uri, "memtech")
+    client = tracking.client(uri)
+    host, dead = socket.gethostname(), str(_exited_pid())
+    live_parent = client.create_run(experiment_id, tags={liveness.HOST_TAG: host, liveness.PID_TAG: str(os.getppid())})
+    dead_parent = client.create_run(experiment_id, tags={liveness.HOST_TAG: host, liveness.PID_TAG: dead})
+    job_of_live = client.create_run(experiment_id, tags={liveness.HOST_TAG: host, liveness.PID_TAG: dead,
+                                                         "mlflow.parentRunId": live_parent.info.run_id})
+    job_of_dead = client.create_run(experiment_id, tags={liveness.HOST_TAG: host, liveness.PID_TAG: dead,
+                                                         "mlflow.parentRunId": dead_parent.info.run_id})
+    stale = {r.info.run_id for r in liveness.stale_runs(client, [experiment_id])}
+    assert stale == {dead_parent.info.run_id, job_of_dead.info.run_id}
+    assert job_of_live.info.run_id not in stale

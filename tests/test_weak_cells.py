@@ -8,9 +8,8 @@ import math
 import numpy as np
 import pytest
 
-from memtech.memory import ErrorModel
+from memtech.memory import ErrorModel, WeakCellModel
 from memtech.storage import Arena
-from memtech.weak_cells import WeakCellModel
 from test_storage import binom_ok, make_arena, popcount
 
 N = 2**15
