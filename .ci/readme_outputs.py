@@ -47,6 +47,8 @@ def run(command: str, runs: Path) -> str:
     text = text.replace(str(runs), SHOWN_RUNS)
     text = re.sub(r"\b[0-9a-f]{32}\b", "<run id>", text)  # new on every run
     text = re.sub(r"\b(?=[0-9a-f]*[a-f])(?=[0-9a-f]*[0-9])[0-9a-f]{8}\b", "<run id>", text)  # short forms: as wide
+    # ... and a short id of digits alone where it can only be one: in a table's comma-separated list of runs
+    text = re.sub(r"(?<![\w.])[0-9]{8}(?=,(?:<run id>|[0-9a-f]{8}|\.\.\.))|(?<=<run id>,)[0-9]{8}\b", "<run id>", text)
     return re.sub(rf"{re.escape(SHOWN_RUNS)}/(hydra|multirun)/\S+", rf"{SHOWN_RUNS}/\1/...", text)
 
 
