@@ -26,7 +26,7 @@ import numpy as np
 
 from memtech import backend
 from memtech.plugins import load_plugins
-from memtech.replicas import load_replicas
+from memtech.storage.replicas import load_replicas
 from memtech.storage import ROLES, Memory, SimClock, TensorStore
 
 SHAPES = {

@@ -24,7 +24,7 @@ from memtech.errors import CapacityError, ConfigError
 from memtech.memory import MemoryTechnology, check_models
 from memtech.params import knob
 from memtech.plugins import Registry, get_registry
-from memtech.replicas import load_replicas
+from memtech.storage.replicas import load_replicas
 from memtech.results import EpochRecord, MemoryPhaseTotals, RunResult
 from memtech.schedule import Schedule
 from memtech.storage import AccessCounters, Memory, SimClock, TensorStore, layer_memories

@@ -27,7 +27,7 @@ STORAGE_FORMATS = ("float32", "float16", "bfloat16", "int8")
 
 @dataclass(frozen=True)
 class WeakCellModel:
-    """A technology's weak cells (memtech.weak_cells): their share of the array and their own rates (per bit;
+    """A technology's weak cells (memtech.storage.weak_cells): their share of the array and their own rates (per bit;
     rates per second)."""
 
     fraction: float = 0.0  # share of the array's cells that are weak
@@ -64,7 +64,7 @@ class ErrorModel:
     endurance_writes: float = 0.0
     endurance_sigma_ln: float = 0.5  # assumption (no cited spread): lifetimes within ~e^±1 of the median for 95 % of cells
     wearout_stuck_at_1_fraction: float = 0.5  # assumption: a worn-out cell is stuck at either value alike
-    weak_cells: WeakCellModel | None = None  # persistent weak cells with their own rates (memtech.weak_cells)
+    weak_cells: WeakCellModel | None = None  # persistent weak cells with their own rates (memtech.storage.weak_cells)
 
     @classmethod
     def uniform_write(cls, ber: float, **others: float) -> "ErrorModel":
@@ -288,7 +288,7 @@ def check_models(technology: MemoryTechnology, where: str, plugin: str) -> None:
         weak = fields.pop("weak_cells", None)
         if weak is not None:
             if not isinstance(weak, WeakCellModel):
-                raise refuse(f"{method}().weak_cells must be a memtech.weak_cells.WeakCellModel or None, got {weak!r}")
+                raise refuse(f"{method}().weak_cells must be a memtech.memory.WeakCellModel or None, got {weak!r}")
             fields.update({f"weak_cells.{k}": v for k, v in weak.__dict__.items()})
         for field_name, value in fields.items():
             if isinstance(value, bool) or not isinstance(value, (int, float)):

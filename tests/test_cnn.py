@@ -9,7 +9,7 @@ from conftest import digits_config
 
 import memtech
 from memtech import ConfigError, run_experiment
-from memtech.replicas import ReplicaStore
+from memtech.storage.replicas import ReplicaStore
 from memtech.storage import ROLES, Memory, SimClock, TensorStore
 
 POOLS = [{"type": "conv", "channels": 4, "kernel": 3, "padding": 1}, {"type": "relu"}, {"type": "maxpool", "size": 2},

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from memtech import storage
+from memtech.storage import writes
 
-fastpath = storage._fastpath
+fastpath = writes._fastpath
 pytestmark = pytest.mark.skipif(fastpath is None, reason="memtech._fastpath is not built in this install")
 
 

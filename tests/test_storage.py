@@ -305,7 +305,8 @@ def test_tensor_store_moves_roles_between_memories():
 def test_few_hit_path_matches_the_array_path(errors):
     def run(scalar: bool):
         arena = make_arena(errors, 5000, seed=9)
-        arena._scalar_path = scalar
+        if not scalar:
+            arena.take_array_paths(device_switches=False)
         rng = np.random.default_rng(3)
         for _ in range(200):
             arena.write(rng.standard_normal(5000).astype(np.float32))
@@ -324,7 +325,8 @@ def test_few_hit_path_matches_the_array_path(errors):
 def test_few_hit_path_matches_the_array_path_for_writes_at_an_offset(errors, params):
     def run(scalar: bool):
         arena = make_arena(errors, 6000, seed=4, **params)
-        arena._scalar_path = scalar
+        if not scalar:
+            arena.take_array_paths(device_switches=False)
         rng = np.random.default_rng(5)
         for step in range(300):
             start = (0, 1000, 4321)[step % 3]

@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 from memtech import storage
+from memtech.storage import writes
 from memtech.memory import ErrorModel
 from test_storage import make_arena
 
@@ -65,16 +66,16 @@ CASES = {
 def test_seeded_faults_are_unchanged(name, path, monkeypatch):
     """Every write path draws the same faults: the compiled one (memtech._fastpath), the pure-Python one, and
     the one a GPU takes (switch-only failures decided by array operations, counted later), run here on NumPy."""
-    if path == "compiled" and storage._fastpath is None:
+    if path == "compiled" and writes._fastpath is None:
         pytest.skip("memtech._fastpath is not built in this install (see test_compiled_path_is_built)")
     if path != "compiled":
-        monkeypatch.setattr(storage, "_fastpath", None)
+        monkeypatch.setattr(writes, "_fastpath", None)
     errors, params, digest_expected, flips, by_bit, corrected, detected = CASES[name]
     arena = make_arena(errors, 4736, seed=5, **params)
-    assert arena._compiled_switches == (path == "compiled" and arena._write_switch_only and arena._scalar_path)
+    write = arena.write_errors
+    assert write.compiled == (path == "compiled" and write.switch_only and write.element_access)
     if path == "device":
-        arena._scalar_path = False  # the array paths, as on a GPU
-        arena._device_switches = arena._write_switch_only and not arena.code.check_bits
+        arena.take_array_paths()  # the array paths, as on a GPU
     rng = np.random.default_rng(11)
     digest = hashlib.sha256()
     for _ in range(300):
@@ -82,7 +83,7 @@ def test_seeded_faults_are_unchanged(name, path, monkeypatch):
         arena.clock.advance(1e-6)
         digest.update(np.asarray(arena.read()).tobytes())
     digest.update(np.asarray(arena.words).tobytes())
-    if path == "device" and arena._device_switches and not len(arena._stuck_words):
+    if path == "device" and write.on_device and not len(arena.cells.stuck):
         assert arena.memory._deferred_write_failures  # the device path ran and left its counting for later
     counters = arena.counters
     assert tuple(counters.flips.values()) == flips
@@ -97,18 +98,18 @@ def test_compiled_path_is_built_where_a_compiler_exists():
     has_headers = (Path(sysconfig.get_paths()["include"]) / "Python.h").exists()
     if not (has_compiler and has_headers):
         pytest.skip("no C compiler or Python headers here: memtech runs its pure-Python path")
-    assert storage._fastpath is not None, "memtech._fastpath was not built: reinstall with `make install-dev`"
+    assert writes._fastpath is not None, "memtech._fastpath was not built: reinstall with `make install-dev`"
 
 
 def test_device_path_settles_its_counts_before_holding_too_many(monkeypatch):
     """Failure masks kept for later counting are bounded: past the limit they are counted at once, and when
     they are counted changes no count."""
-    monkeypatch.setattr(storage, "_fastpath", None)
+    monkeypatch.setattr(writes, "_fastpath", None)
 
     def run(limit):
         monkeypatch.setattr(storage.Memory, "_MAX_DEFERRED_WORDS", limit)
         arena = make_arena(ErrorModel(write_ber_0to1=1e-3, write_ber_1to0=1e-3), 4736, seed=5)
-        arena._scalar_path, arena._device_switches = False, True
+        arena.take_array_paths(device_switches=True)
         rng = np.random.default_rng(0)
         held = []
         for _ in range(20):

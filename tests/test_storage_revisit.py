@@ -19,15 +19,17 @@ def test_stuck_map_persists_across_a_return_to_the_same_memory():
     on_reram = {"weights": "reram"}
     store.enter_phase("a", on_reram, {"weights": np.zeros(4096, dtype=np.float32)})
     first = store.arenas["weights"]
-    first_map = (first._stuck_words.copy(), first._stuck_and.copy(), first._stuck_or.copy())
+    stuck = first.cells.stuck
+    first_map = (stuck.words.copy(), stuck.and_masks.copy(), stuck.or_masks.copy())
     assert len(first_map[0]) > 0
     store.enter_phase("b", {"weights": "sram"})
     store.enter_phase("c", on_reram)
     second = store.arenas["weights"]
     assert second is not first
-    for before, after in zip(first_map, (second._stuck_words, second._stuck_and, second._stuck_or)):
+    stuck = second.cells.stuck
+    for before, after in zip(first_map, (stuck.words, stuck.and_masks, stuck.or_masks)):
         np.testing.assert_array_equal(before, after)
     # And the stored values obey that same map after the return.
-    stuck_one = second._stuck_or != 0
-    words = second.words[second._stuck_words[stuck_one]].astype(np.uint64)
-    assert np.all(words & second._stuck_or[stuck_one] == second._stuck_or[stuck_one])
+    stuck_one = stuck.or_masks != 0
+    words = second.words[stuck.words[stuck_one]].astype(np.uint64)
+    assert np.all(words & stuck.or_masks[stuck_one] == stuck.or_masks[stuck_one])

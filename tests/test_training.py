@@ -7,7 +7,7 @@ import pytest
 from conftest import digits_config
 
 from memtech.experiment import run_experiment
-from memtech.replicas import ReplicaStore
+from memtech.storage.replicas import ReplicaStore
 from memtech.storage import Memory, SimClock, TensorStore
 
 # Every written bit may flip (not only switching ones). Unprotected at 1e-5, about one weight write in

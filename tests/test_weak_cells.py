@@ -1,4 +1,4 @@
-"""Persistent weak cells (memtech.weak_cells): drawn once per array from the seed, with their own write and
+"""Persistent weak cells (memtech.storage.weak_cells): drawn once per array from the seed, with their own write and
 retention error rates, checked against binomial bounds at α = 1e-6."""
 
 from __future__ import annotations
@@ -28,12 +28,12 @@ def bits_at(words: np.ndarray, positions: np.ndarray) -> np.ndarray:
 def test_the_map_is_drawn_once_from_the_seed():
     errors = ErrorModel(weak_cells=weak(0.01))
     a, b, other = make_arena(errors, N, seed=3), make_arena(errors, N, seed=3), make_arena(errors, N, seed=4)
-    np.testing.assert_array_equal(a._weak.positions, b._weak.positions)
-    assert not np.array_equal(a._weak.positions, other._weak.positions)
-    assert binom_ok(len(a._weak), a.n_bits, 0.01)
+    np.testing.assert_array_equal(a.cells.weak.positions, b.cells.weak.positions)
+    assert not np.array_equal(a.cells.weak.positions, other.cells.weak.positions)
+    assert binom_ok(len(a.cells.weak), a.n_bits, 0.01)
     # the same cells stay weak when the role comes back to the memory
     again = Arena("weights", N, a.memory, np, a.clock, ["phase"])
-    assert again._weak is a._weak
+    assert again.cells.weak is a.cells.weak
 
 
 @pytest.mark.parametrize("base, weak_rate", [(1e-3, 0.2), (0.05, 1e-3)])
@@ -41,7 +41,7 @@ def test_weak_cells_fail_writes_at_their_own_rate(base, weak_rate):
     """Every bit may flip (hold errors too): ordinary cells at ``base``, weak ones at ``weak_rate`` — more
     often (extra failures) or less (failures set right)."""
     arena = make_arena(ErrorModel.uniform_write(base, weak_cells=weak(0.05, weak_rate)), N)
-    weak_bits = arena._weak.positions
+    weak_bits = arena.cells.weak.positions
     ordinary = np.setdiff1d(np.arange(arena.n_bits), weak_bits)
     rng = np.random.default_rng(1)
     at_weak = at_ordinary = total = 0
@@ -76,9 +76,9 @@ def test_weak_cells_lose_their_data_at_their_own_retention_rate():
     arena.write(zeros)
     arena.clock.advance(seconds)
     stored = arena.read().view(np.uint32)
-    flipped_weak = int(bits_at(stored, arena._weak.positions).sum())
+    flipped_weak = int(bits_at(stored, arena.cells.weak.positions).sum())
     assert popcount(stored) == flipped_weak  # ordinary cells keep their data (their rate is 0)
-    assert binom_ok(flipped_weak, len(arena._weak), -math.expm1(-2 * rate * seconds) / 2)
+    assert binom_ok(flipped_weak, len(arena.cells.weak), -math.expm1(-2 * rate * seconds) / 2)
     assert arena.counters.flips["retention"] >= flipped_weak
 
 

@@ -2,7 +2,7 @@
 
 A batched job trains K networks with one batched step, but each replica is a whole run of its own: its own
 memories (rates, energies, protection), fault streams, counters, simulated clock and phase. So each replica has
-its own :class:`~memtech.storage.TensorStore`, built exactly as it would be alone, and :class:`ReplicaStore`
+its own :class:`~memtech.storage.placement.TensorStore`, built exactly as it would be alone, and :class:`ReplicaStore`
 only splits and joins rows: the trainer's buffers are replica-major (row r is replica r's buffer alone), a
 write hands row r to replica r's store and a read stacks what each store returns. Replica r's store therefore
 sees the same accesses, in the same order and with the same values, as when the replica runs alone; its
@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from memtech.storage import TensorStore
+from memtech.storage.placement import TensorStore
 
 
 class ReplicaStore:
