@@ -41,6 +41,8 @@ MEMTECH_CASES = {
     # name: (memory config for weights and biases, description)
     "sram": ({"technology": "sram"}, "all tensors in error-free SRAM"),
     "mram": ({"technology": "stt_mram"}, "weights+biases in STT-MRAM, default BER 1e-5 (switching bits only)"),
+    "mram_1e-4_switch": ({"technology": "stt_mram", "ber": 1e-4},
+                         "weights+biases in STT-MRAM at BER 1e-4 (switching bits only), no protection"),
     # many flips per step, kept finite by the sanity check so the timing never runs on NaNs
     "mram_1e-4": ({"technology": "stt_mram", "ber": 1e-4, "write_error_mode": "any", "protection": "sanity"},
                   "weights+biases in STT-MRAM, every written bit flips at 1e-4, non-finite/huge reads zeroed"),
@@ -73,6 +75,25 @@ def batches(n_features: int, n_classes: int, batch: int, count: int, seed: int =
 
 def time_memtech(shape: str, case: str, steps: int, repeats: int, device: str, registry: Any, replicas: int = 1) -> Timing:
     """Steps per second of ``replicas`` networks trained together (one batched step trains all of them)."""
+    return best_of(repeats, memtech_runner(shape, case, steps, device, registry, replicas), steps)
+
+
+def time_memtech_interleaved(shape: str, cases: list[str], steps: int, repeats: int, device: str, registry: Any,
+                             replicas: int) -> dict[str, Timing]:
+    """:func:`time_memtech` for several cases, their repeats interleaved (case A, B, C, A, B, C, ...) so that a
+    change in the machine's load touches every case alike: the ratios between them are what is compared."""
+    runners = {case: memtech_runner(shape, case, steps, device, registry, replicas) for case in cases}
+    results: dict[str, list[tuple[float, float]]] = {case: [] for case in cases}
+    for _ in range(repeats):
+        for case, run in runners.items():
+            results[case].append(run())
+    return {case: Timing(steps, min(seconds for seconds, _ in runs), all(np.isfinite(loss) for _, loss in runs))
+            for case, runs in results.items()}
+
+
+def memtech_runner(shape: str, case: str, steps: int, device: str, registry: Any,
+                   replicas: int = 1) -> Callable[[], tuple[float, float]]:
+    """One timed run of ``steps`` batched steps of ``replicas`` networks: (seconds, last loss)."""
     n_features, hidden, n_classes, batch = SHAPES[shape]
     xp = backend.array_module(device)
     mlp_cls = registry.trainer("mlp")
@@ -104,11 +125,11 @@ def time_memtech(shape: str, case: str, steps: int, repeats: int, device: str, r
         start = time.perf_counter()
         for i in range(steps):
             loss = trainer.train_step(store, xs[i % 16], ys[i % 16])
-        last = float(loss[0])  # the last step's result must exist, also on a GPU
+        last = float(loss.sum())  # every replica's last loss: NaN if any went non-finite (and it must exist, on a GPU too)
         sync()
         return time.perf_counter() - start, last
 
-    return best_of(repeats, run, steps)
+    return run
 
 
 def time_torch_loop(make_model: Callable[[], Any], xs: Any, ys: Any, steps: int, repeats: int,
@@ -201,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
     devices = ["cpu", "gpu"] if args.device == "both" else [args.device]
     shapes = list(SHAPES) if args.shape == "both" else [args.shape]
 
-    print(f"\n{'shape':<7} {'device':<6} {'memtech case':<15} {'memtech steps/s':>16} {'torch steps/s':>14} {'memtech/torch':>14} {'vs sram':>8}")
+    print(f"\n{'shape':<7} {'device':<6} {'memtech case':<17} {'memtech steps/s':>16} {'torch steps/s':>14} {'memtech/torch':>14} {'vs sram':>8}")
     print("(vs sram: against the same shape and device in error-free SRAM, at the same K for the xK rows)")
     for shape in shapes:
         steps = args.steps or DEFAULT_STEPS[shape]
@@ -218,24 +239,27 @@ def main(argv: list[str] | None = None) -> int:
                 torch_rate = f"{torch_timing.steps_per_s:14.1f}" if torch_timing else f"{'-':>14}"
                 ratio = f"{timing.steps_per_s / torch_timing.steps_per_s:14.2f}" if torch_timing else f"{'-':>14}"
                 note = "" if timing.finite else "  (loss went non-finite)"
-                print(f"{shape:<7} {device:<6} {case:<15} {timing.steps_per_s:16.1f} {torch_rate} {ratio} "
+                print(f"{shape:<7} {device:<6} {case:<17} {timing.steps_per_s:16.1f} {torch_rate} {ratio} "
                       f"{timing.steps_per_s / sram_rate:8.2f}{note}", flush=True)
-            batched_sram = {}
             for k in args.replicas if run_memtech else []:
-                # K networks per step: network-steps per second against torch running them one by one
-                for case in ("sram", "mram", "mram_1e-4") if k == 16 else ("sram",):
-                    if k <= 1:
-                        continue
-                    batched = time_memtech(shape, case, max(3, steps // k), args.repeats, device, registry, replicas=k)
+                if k <= 1:
+                    continue
+                # K networks per step: network-steps per second against torch running them one by one. At
+                # K = 16 every case, interleaved and timed longer: the last column is the cost of injection.
+                cases = list(MEMTECH_CASES) if k == 16 else ["sram"]
+                batched_steps = max(3, steps // 4 if k == 16 else steps // k)
+                repeats = 2 * args.repeats if k == 16 else args.repeats
+                timings = time_memtech_interleaved(shape, cases, batched_steps, repeats, device, registry, k)
+                sram_k = timings["sram"].steps_per_s * k
+                for case, batched in timings.items():
                     rate = batched.steps_per_s * k
-                    batched_sram.setdefault(k, rate)
                     torch_rate = f"{torch_timing.steps_per_s:14.1f}" if torch_timing else f"{'-':>14}"
                     ratio = f"{rate / torch_timing.steps_per_s:14.2f}" if torch_timing else f"{'-':>14}"
                     # the last column: against the same K in error-free SRAM (the cost of injection at K)
-                    print(f"{shape:<7} {device:<6} {f'{case} x{k}':<15} {rate:16.1f} {torch_rate} {ratio} "
-                          f"{rate / batched_sram[k]:8.2f}  (network-steps/s)", flush=True)
+                    print(f"{shape:<7} {device:<6} {f'{case} x{k}':<17} {rate:16.1f} {torch_rate} {ratio} "
+                          f"{rate / sram_k:8.2f}  (network-steps/s)", flush=True)
             if not run_memtech and torch_timing:
-                print(f"{shape:<7} {device:<6} {'(no memtech)':<15} {'-':>16} {torch_timing.steps_per_s:14.1f}")
+                print(f"{shape:<7} {device:<6} {'(no memtech)':<17} {'-':>16} {torch_timing.steps_per_s:14.1f}")
     print("\nshapes: " + "; ".join(f"{k} = {v[0]}-{'-'.join(map(str, v[1]))}-{v[2]} at batch {v[3]}" for k, v in SHAPES.items()))
     for case, (_, description) in MEMTECH_CASES.items():
         print(f"{case}: {description}")

@@ -1,9 +1,10 @@
 /* memtech._fastpath: the hot loop of a faulty write, compiled.
  *
  * A write of the default MLP's weights at a write error rate of 1e-4 meets ~15 candidate failures, of which
- * only the bits that actually switch fail (STT-MRAM's switch-only write errors). Checking each candidate in
- * Python costs more than the rest of the training step can hide; this module does the walk, the check, the
- * copy of the new words and the failed switches in one call. It changes no draw: memtech/storage.py keeps an
+ * only the bits that actually switch fail (STT-MRAM's switch-only write errors), or all of them (errors that
+ * hit any written bit alike). Checking each candidate in Python costs more than the rest of the training step
+ * can hide; this module does the walk, the check, the copy of the new words and the failures in one call. It
+ * changes no draw: memtech/storage/writes.py keeps an
  * equivalent pure-Python path (used where this module could not be built) and the tests pin the two to give
  * bit-identical words and counts.
  */
@@ -35,9 +36,10 @@ static inline void flip_bit(char *base, Py_ssize_t i, int width, int bit) {
 }
 
 PyDoc_STRVAR(switch_only_write_doc,
-"switch_only_write(hits, index, first, words, new_words, start, shift, histogram) -> (stop, next_hit, failed)\n"
+"switch_only_write(hits, index, first, words, new_words, start, shift, histogram[, every]) -> (stop, next_hit, failed)\n"
 "\n"
-"Store ``new_words`` into ``words[start:start + len(new_words)]`` with switch-only write errors.\n"
+"Store ``new_words`` into ``words[start:start + len(new_words)]`` with switch-only write errors (with\n"
+"``every`` true: with errors that flip every candidate bit, switching or not).\n"
 "\n"
 "``hits`` holds sorted absolute stream positions (int64) of candidate failures; those from ``hits[index]``\n"
 "up to (not including) stream position ``first + len(new_words) << shift`` belong to this write, position\n"
@@ -47,10 +49,12 @@ PyDoc_STRVAR(switch_only_write_doc,
 "the number of failed switches.");
 
 static PyObject *switch_only_write(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
-    if (nargs != 8) {
-        PyErr_Format(PyExc_TypeError, "switch_only_write() takes 8 arguments (%zd given)", nargs);
+    if (nargs != 8 && nargs != 9) {
+        PyErr_Format(PyExc_TypeError, "switch_only_write() takes 8 or 9 arguments (%zd given)", nargs);
         return NULL;
     }
+    int every = 0;
+    if (nargs == 9 && (every = PyObject_IsTrue(args[8])) < 0) return NULL;
     /* any integer, NumPy's included (__index__) */
     Py_ssize_t index = PyNumber_AsSsize_t(args[1], PyExc_OverflowError);
     Py_ssize_t start = PyNumber_AsSsize_t(args[5], PyExc_OverflowError);
@@ -112,7 +116,7 @@ static PyObject *switch_only_write(PyObject *self, PyObject *const *args, Py_ssi
     char *old = (char *)words.buf + start * width;
     const char *new_ = (const char *)fresh.buf;
 
-    /* Pass 1, before the copy: which candidates switch (and so fail)? */
+    /* Pass 1, before the copy: which candidates fail (with switch-only errors, those that switch)? */
     Py_ssize_t i = index, n_failed = 0, capacity = 0;
     for (; i < n_hits && hit[i] < end; i++) {
         long long at = hit[i] - first;
@@ -122,7 +126,7 @@ static PyObject *switch_only_write(PyObject *self, PyObject *const *args, Py_ssi
         }
         Py_ssize_t word = (Py_ssize_t)(at >> shift);
         int bit = (int)(at & low);
-        if (((load_word(old, word, width) ^ load_word(new_, word, width)) >> bit) & 1) {
+        if (every || ((load_word(old, word, width) ^ load_word(new_, word, width)) >> bit) & 1) {
             if (n_failed == capacity) {
                 capacity = capacity ? 2 * capacity : 64;
                 long long *grown = PyMem_Realloc(failed, capacity * sizeof(long long));
@@ -150,7 +154,7 @@ static PyObject *switch_only_write(PyObject *self, PyObject *const *args, Py_ssi
     }
     result = Py_BuildValue("(nLn)", i, i < n_hits ? (long long)hit[i] : -1LL, n_failed);
     if (result == NULL) goto done;
-    /* Pass 2: store the new words, then put each failed bit back to its old value. */
+    /* Pass 2: store the new words, then flip each failed bit (a failed switch keeps its old value). */
     memmove(old, new_, (size_t)n_new * width);
     for (Py_ssize_t k = 0; k < n_failed; k++)
         flip_bit(old, (Py_ssize_t)(failed[k] >> shift), width, (int)(failed[k] & low));

@@ -11,14 +11,17 @@ fastpath = writes._fastpath
 pytestmark = pytest.mark.skipif(fastpath is None, reason="memtech._fastpath is not built in this install")
 
 
-def reference(hits, first, words, new_words, start, shift, histogram):
-    """Switch-only write: candidates whose bit changes keep their old bit."""
+def reference(hits, first, words, new_words, start, shift, histogram, every=False):
+    """Switch-only write: candidates whose bit changes keep their old bit; with ``every``, every candidate
+    bit is stored flipped."""
     words = words.copy()
     end = first + (len(new_words) << shift)
     mine = hits[(hits >= first) & (hits < end)] - first
     word, bit = mine >> shift, mine & ((1 << shift) - 1)
     old = words[start + word]
     switching = ((old ^ new_words[word]) >> bit.astype(words.dtype)) & 1 == 1
+    if every:
+        switching = np.ones(len(mine), dtype=bool)
     words[start:start + len(new_words)] = new_words
     np.bitwise_xor.at(words, start + word[switching], (np.ones(1, words.dtype) << bit[switching].astype(words.dtype)))
     for b in bit[switching]:
@@ -26,8 +29,9 @@ def reference(hits, first, words, new_words, start, shift, histogram):
     return words, int(switching.sum())
 
 
+@pytest.mark.parametrize("every", [False, True])
 @pytest.mark.parametrize("dtype, shift", [(np.uint8, 3), (np.uint16, 4), (np.uint32, 5), (np.uint64, 6)])
-def test_matches_the_reference(dtype, shift):
+def test_matches_the_reference(dtype, shift, every):
     rng = np.random.default_rng(shift)
     info = np.iinfo(dtype)
     for trial in range(50):
@@ -40,9 +44,10 @@ def test_matches_the_reference(dtype, shift):
         hits = np.unique(rng.integers(first, first + n_bits + 500, size=int(rng.integers(1, 3 * n_bits // 4))))
         index = 0
         expected_histogram, histogram = [0] * 64, [0] * 64
-        expected_words, expected_failed = reference(hits, first, words, new_words, start, shift, expected_histogram)
+        expected_words, expected_failed = reference(hits, first, words, new_words, start, shift, expected_histogram,
+                                                    every)
         stop, next_hit, failed = fastpath.switch_only_write(hits, index, first, words, new_words, start, shift,
-                                                            histogram)
+                                                            histogram, every)
         np.testing.assert_array_equal(words, expected_words)
         assert failed == expected_failed and histogram == expected_histogram
         assert stop == int(np.searchsorted(hits, first + n_bits))

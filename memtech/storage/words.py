@@ -171,6 +171,11 @@ class Decoder:
 
     def sanity_check(self, values: Any, counters: Any) -> Any:
         xp = self.xp
+        if xp is np and values.size:
+            # The usual read has nothing to zero: two reductions that allocate nothing tell (NaN propagates
+            # through min and max and fails both comparisons), ~4x cheaper than the masks below.
+            if values.min() >= -self.sanity_bound and values.max() <= self.sanity_bound:
+                return values
         bad = ~(xp.abs(values) <= self.sanity_bound)  # NaN compares false: caught with the infinities
         n_bad = int(bad.sum())
         if n_bad:

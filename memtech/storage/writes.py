@@ -10,7 +10,8 @@ Which path draws and applies the errors; every path gives the same faults for a 
 tests/test_storage_pinned.py):
 
 * no candidate among the bits written: one comparison;
-* switch-only errors on host words without check bits: compiled (memtech._fastpath) where it was built;
+* switch-only or uniform errors on host words without check bits: compiled (memtech._fastpath) where it
+  was built;
 * a few candidates on such words otherwise: element by element in Python;
 * switch-only errors on a GPU: decided on the device, counted later (Memory.settle_counts);
 * anything else (check bits, stuck cells, asymmetric rates): array operations on the host.
@@ -58,7 +59,8 @@ class WriteErrors:
         self._stored = stored
         self._defer = defer_device_failures
         self.element_access = stored.element_access
-        self.compiled = _fastpath is not None and self.element_access and self.switch_only
+        # switch-only errors (a candidate fails where its bit switches) or uniform ones (every candidate fails)
+        self.compiled = _fastpath is not None and self.element_access and (self.switch_only or self.uniform)
         # on a GPU, which candidates switch is decided on the device (no host round trip per write)
         self.on_device = stored.xp is not np and not stored.has_check_bits and self.switch_only
 
@@ -75,7 +77,8 @@ class WriteErrors:
         if self.compiled and not any_stuck and (pending := self._stream.pending(n_bits, p)) is not None:
             buffer, index, first = pending
             next_index, next_hit, failed = _fastpath.switch_only_write(
-                buffer, index, first, stored.words, new_words, start, stored.word_shift, counters.bit_flips)
+                buffer, index, first, stored.words, new_words, start, stored.word_shift, counters.bit_flips,
+                self.uniform)
             self._stream.advance(n_bits, next_index, next_hit)
             counters.flips["write"] += failed
             stored.mark_written(scale, start, start + len(new_words))
