@@ -275,7 +275,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resolution", type=float, default=2.0, help="stop when the bracket's ends are within this factor (default 2)")
     p.add_argument("--tracking-uri", help="MLflow store (default: $MLFLOW_TRACKING_URI, else runs/mlflow.db)")
     p.add_argument("--no-track", action="store_true", help="record nothing in MLflow")
-    p.add_argument("--output", help="the figure's file (default: runs/threshold/<knob>.png)")
+    p.add_argument("--output", help="the figure's file (default: runs/threshold/<knob>-<parent run id>.png)")
     p.set_defaults(func=_cmd_threshold)
 
     p = sub.add_parser("search", help="the energy-optimal MRAM-then-SRAM schedule under an accuracy constraint "

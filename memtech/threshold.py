@@ -197,7 +197,7 @@ def find_threshold(knob: str, value_range: tuple[float, float], overrides: Seque
         raise
     from memtech import figures
 
-    search.figure = figures.save_threshold(search, output or _default_figure(search),
+    search.figure = figures.save_threshold(search, output or _default_figure(search, recorder),
                                            log_to=recorder.log_to if recorder else None)
     if recorder:
         recorder.finish()
@@ -211,10 +211,13 @@ def _baseline(config: dict[str, Any], seeds: int, data: Any) -> list[float]:
     return [r.final_test_accuracy for r in seeded_runs(config, seeds, data)]
 
 
-def _default_figure(search: Search) -> Path:
+def _default_figure(search: Search, recorder: "_Recorder | None") -> Path:
+    """runs/threshold/<knob>-<parent run id>.png: two searches on one knob keep a figure each (like
+    ``memtech compare``'s runs/compare/<run id>.png); <knob>.png for a search that is not recorded."""
     from memtech import tracking
 
-    return tracking.runs_dir() / "threshold" / f"{search.knob}.png"
+    name = f"{search.knob}-{recorder.parent}" if recorder else search.knob
+    return tracking.runs_dir() / "threshold" / f"{name}.png"
 
 
 class _Recorder:

@@ -98,3 +98,17 @@ def test_a_search_on_a_fast_config_is_recorded_with_a_child_run_per_probe(tmp_pa
         sorted(p.value for p in search.probes), rel=1e-5)
     assert {a.path for a in client.list_artifacts(search.parent_run_id, "threshold")} == {"threshold/threshold.png"}
     assert lines[-1].startswith("threshold for convergence: memories.mram.ber = ")
+
+
+def test_two_recorded_searches_on_one_knob_keep_a_figure_each(tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    from memtech import threshold
+
+    monkeypatch.setattr(tracking, "runs_dir", lambda: tmp_path)
+    search = SimpleNamespace(knob="memories.mram.ber")
+    first = threshold._default_figure(search, SimpleNamespace(parent="run1"))
+    second = threshold._default_figure(search, SimpleNamespace(parent="run2"))
+    assert first != second and first.parent == second.parent == tmp_path / "threshold"
+    assert first.name == "memories.mram.ber-run1.png"
+    assert threshold._default_figure(search, None).name == "memories.mram.ber.png"
