@@ -8,7 +8,8 @@ then the same XOR. Both flip each bit independently with probability p; the tabl
 each made, which agree within sampling noise. Two buffers: a large one (4 Mi float32 words, 128 Mibit),
 where the naive injector's cost is the per-bit pass, and one the size of the default MLP's weights (4 736
 words), injected once per training step, where the fixed cost per call is what matters. Times are the
-best of several runs of process CPU time.
+best of several runs of process CPU time. The last table times a store's write and read of those 4 736
+weights under several fault configurations (each a different path through memtech/storage/).
 """
 
 from __future__ import annotations
@@ -55,8 +56,8 @@ def sparse_inject(words: np.ndarray, view: memoryview, p: float, stream: faults.
 class _Tech(MemoryTechnology):
     name = "bench"
 
-    def __init__(self, errors: ErrorModel):
-        super().__init__(MemoryParams(technology="bench", capacity_mb=1024.0))
+    def __init__(self, errors: ErrorModel, **params):
+        super().__init__(MemoryParams(technology="bench", capacity_mb=1024.0, **params))
         self._errors = errors
 
     def error_model(self) -> ErrorModel:
@@ -108,6 +109,28 @@ def main() -> None:
         naive_s, _ = best_of(lambda: naive_inject(words, p, rng), 3, 200)
         write_s, _ = best_of(lambda: write(arena), 5, 5000)
         print(f"{'4736 words':>18} {p:6.0e} {naive_s:13.2e} {write_s:14.2e} {naive_s / write_s:9.0f}x {clean_s:14.2e}")
+
+    # A store's write, and a write followed by a read (a training step's pattern: a read after each write sees
+    # that write's damage), of the same buffer under each kind of fault path.
+    cases = {
+        "error-free": (ErrorModel(), {}),
+        "switch-only 1e-5": (ErrorModel(write_ber_0to1=1e-5, write_ber_1to0=1e-5), {}),
+        "switch-only 1e-4": (ErrorModel(write_ber_0to1=1e-4, write_ber_1to0=1e-4), {}),
+        "any-bit 1e-4, sanity": (ErrorModel.uniform_write(1e-4), {"protection": "sanity"}),
+        "any-bit 1e-5, parity": (ErrorModel.uniform_write(1e-5), {"protection": "parity"}),
+        "any-bit 1e-4, SECDED": (ErrorModel.uniform_write(1e-4), {"protection": "secded"}),
+        "asymmetric, disturb, sense": (ErrorModel(write_ber_0to1=1e-4, write_ber_1to0=3e-5, write_ber_hold=1e-6,
+                                                  read_disturb_ber=1e-6, read_sense_ber=1e-6), {}),
+    }
+    print(f"\n{'store path (4736 words)':>28} {'write s/call':>13} {'write+read s/call':>18}")
+    for name, (errors, params) in cases.items():
+        arena = Arena("weights", 4736, Memory("m", _Tech(errors, **params), 0), np, SimClock(), ["p"])
+        for i in range(200):
+            arena.write(values[i % 16])
+            arena.read()
+        write_s, _ = best_of(lambda: write(arena), 5, 2000)
+        pair_s, _ = best_of(lambda: write(arena) + (arena.read() is None), 5, 2000)
+        print(f"{name:>28} {write_s:13.2e} {pair_s:18.2e}")
 
 
 if __name__ == "__main__":
