@@ -88,7 +88,7 @@ class Arena:
         no element access, no compiled loop; switch-only failures decided by array operations, as on a
         device, unless ``device_switches`` is False."""
         write = self.write_errors
-        self.stored.element_access = write.element_access = write.compiled = False
+        self.stored.element_access = write.compiled = False
         if device_switches is None:
             device_switches = write.switch_only and not self.stored.has_check_bits
         write.on_device = device_switches

@@ -58,9 +58,8 @@ class WriteErrors:
         self._accept = accept
         self._stored = stored
         self._defer = defer_device_failures
-        self.element_access = stored.element_access
         # switch-only errors (a candidate fails where its bit switches) or uniform ones (every candidate fails)
-        self.compiled = _fastpath is not None and self.element_access and (self.switch_only or self.uniform)
+        self.compiled = _fastpath is not None and stored.element_access and (self.switch_only or self.uniform)
         # on a GPU, which candidates switch is decided on the device (no host round trip per write)
         self.on_device = stored.xp is not np and not stored.has_check_bits and self.switch_only
 
@@ -83,7 +82,7 @@ class WriteErrors:
             counters.flips["write"] += failed
             stored.mark_written(scale, start, start + len(new_words))
             return faults.EMPTY_POSITIONS
-        if self.element_access and n_bits * p <= FEW:
+        if stored.element_access and n_bits * p <= FEW:
             first, hits = self._stream.take_span(n_bits, p)
             if not hits:
                 pass
