@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/bench_overhead.py            # default MLP (digits, hidden [64], batch 32, 860 steps)
     .venv/bin/python benchmarks/bench_overhead.py --repeats 25 --bers 1e-4 1e-5 1e-6
+    .venv/bin/python benchmarks/bench_overhead.py --replicas 16 --bers 1e-4 1e-5   # 16 seeds as one batched job
 
 Both runs have the same seed, schedule, placement, STT-MRAM parameters and step count; the baseline's MRAM
 only swaps its error model for an all-zero one, so every fault path the faulty run takes (write errors by
@@ -25,7 +26,7 @@ from scipy import stats
 for _name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_name, "1")  # before NumPy loads its BLAS
 
-from memtech.experiment import build_spec, run_experiment
+from memtech.experiment import build_spec, run_batch, run_experiment
 from memtech.memory import ErrorModel
 
 SCHEDULES = {
@@ -34,9 +35,9 @@ SCHEDULES = {
 }
 
 
-def config(ber: float, schedule: dict, epochs: int) -> dict:
+def config(ber: float, schedule: dict, epochs: int, seed: int = 0) -> dict:
     return {
-        "seed": 0,
+        "seed": seed,
         "memories": {"mram": {"technology": "stt_mram", "ber": ber}, "sram": {"technology": "sram"}},
         "schedule": schedule,
         "trainer": {"name": "mlp", "hidden": [64], "epochs": epochs, "batch_size": 32, "learning_rate": 0.1},
@@ -52,9 +53,10 @@ def error_free(spec):
     return spec
 
 
-def wall_time(spec, data) -> tuple[float, object]:
+def wall_time(specs: list, data) -> tuple[float, object]:
+    """Process CPU seconds of the run (one spec) or of the batched job (K specs, seeds 0..K-1); the first result."""
     start = time.process_time()
-    result = run_experiment(spec, data=data)
+    result = run_experiment(specs[0], data=data) if len(specs) == 1 else run_batch(specs, data=data)[0]
     return time.process_time() - start, result
 
 
@@ -73,16 +75,20 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--epochs", type=int, default=20, help="20 epochs of digits at batch 32: 860 steps")
     parser.add_argument("--bers", type=float, nargs="+", default=[1e-4, 1e-6])
+    parser.add_argument("--replicas", type=int, default=1,
+                        help="seeds 0..K-1 trained as one batched job (K replicas); steps count one replica's")
     args = parser.parse_args()
     warnings.simplefilter("ignore", RuntimeWarning)
 
+    print(f"K = {args.replicas} replica(s) per job")
     print(f"{'schedule':16} {'ber':>8} {'steps':>6} {'clean s':>8} {'faulty s':>8} {'overhead':>9} {'flips':>7} "
           f"{'paired median [95% CI]':>26}")
     for schedule_name, schedule in SCHEDULES.items():
         for ber in args.bers:
-            clean_spec = error_free(build_spec(config(ber, schedule, args.epochs)))
-            faulty_spec = build_spec(config(ber, schedule, args.epochs))
-            data = clean_spec.dataset.load()
+            seeds = range(args.replicas)
+            clean_spec = [error_free(build_spec(config(ber, schedule, args.epochs, seed))) for seed in seeds]
+            faulty_spec = [build_spec(config(ber, schedule, args.epochs, seed)) for seed in seeds]
+            data = clean_spec[0].dataset.load()
             wall_time(clean_spec, data)  # warm caches and imports once
             clean, faulty = [], []
             for _ in range(args.repeats):
