@@ -40,6 +40,10 @@ def test_wheel_install_runs_from_another_folder(tmp_path):
     shipped = {name for name in everything if name.startswith("memtech_conf/")}
     # hydra/launcher=batched: Hydra finds launchers only in its hydra_plugins namespace
     assert "hydra_plugins/memtech_batched_launcher/__init__.py" in everything
+    # the packages are listed by hand in pyproject.toml: a new subpackage must be listed there too
+    # (memtech/hydra_plugin/ is shipped as hydra_plugins/memtech_batched_launcher, checked above)
+    modules = {str(p.relative_to(ROOT)) for p in (ROOT / "memtech").rglob("*.py") if "hydra_plugin" not in p.parts}
+    assert modules <= everything, f"modules missing from the wheel: {sorted(modules - everything)}"
     expected = {"memtech_conf/" + str(p.relative_to(ROOT / "conf")) for p in (ROOT / "conf").rglob("*.yaml")}
     assert expected <= shipped, f"config files missing from the wheel: {sorted(expected - shipped)}"
     venv = tmp_path / "venv"
