@@ -21,7 +21,7 @@ import numpy as np
 
 from memtech import faults
 from memtech.protection import make_code
-from memtech.storage.cells import Cells
+from memtech.storage.cells import Cells, set_bits
 from memtech.storage.counters import AccessCounters, ArenaAccounting, SimClock
 from memtech.storage.events import ReadEvent, Retention, distinct_rounds
 from memtech.storage.memories import Memory
@@ -62,7 +62,8 @@ class Arena:
         previous = memory.arena_of_role.get(role)
         memory.arena_of_role[role] = self
         same_cells = previous is not None and previous.n_values == n_values
-        self.cells = previous.cells if same_cells else Cells(errors, seed, names, self.stored)
+        self.cells = (previous.cells if same_cells
+                      else Cells(errors, seed, names, self.stored, self.retention.rate_per_s))
 
     # --- bookkeeping ------------------------------------------------------------------------------------
     @property
@@ -127,9 +128,7 @@ class Arena:
         if forcing is None:
             return
         words, damage = forcing
-        bit_index = np.arange(self.code_bits, dtype=np.uint64)
-        flipped = ((damage[:, None] >> bit_index[None, :]) & np.uint64(1)).astype(bool)
-        bits = np.broadcast_to(np.arange(self.code_bits), flipped.shape)[flipped]
+        _, bits = set_bits(damage, self.code_bits)
         self.accounting.counters().add_flips("stuck", bits, self.code_bits)
         self.stored.apply_damage(words, damage)
 
@@ -216,12 +215,7 @@ class Arena:
                 data = sense_masks & stored.data_mask
                 faults.xor_words(xp, words, sense_words[data != 0], data[data != 0])
                 damage_words, damage_masks = faults.merge_masks(damage_words, damage_masks, sense_words, sense_masks)
-            if stored.has_check_bits and len(damage_words):
-                self.decoder.correct(words, damage_words, damage_masks, counters)
-        values = stored.format.decode(xp, words, stored.scale(start, stop))
-        if self.decoder.sanity_bound is not None:
-            values = self.decoder.sanity_check(values, counters)
-        return values
+        return self.decoder.values(stored, words, damage_words, damage_masks, start, stop, counters)
 
     def peek(self) -> Any:
         """The values as a read of this memory returns them (parity, SECDED and sanity decoding applied) without

@@ -16,6 +16,14 @@ from memtech.storage.words import StoredWords
 _ONE = np.uint64(1)
 
 
+def set_bits(masks: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """(row, bit) of every bit set in ``masks`` (uint64, ``width`` bits each), row by row, low bits first."""
+    bit_index = np.arange(width, dtype=np.uint64)
+    hit = ((masks[:, None] >> bit_index[None, :]) & _ONE).astype(bool)
+    rows, bits = np.nonzero(hit)
+    return rows, bits
+
+
 class StuckCells:
     """Cells stuck at 0 or 1: per word holding any, an AND mask that clears its stuck bits and an OR mask
     that sets those stuck at 1 (sorted by word)."""
@@ -56,11 +64,9 @@ class StuckCells:
 
     def cells(self) -> tuple[np.ndarray, np.ndarray]:
         """(absolute codeword-bit positions, stuck values 0/1) of every stuck cell, sorted by position."""
-        stuck = ~self.and_masks
-        bit_index = np.arange(self.code_bits, dtype=np.uint64)
-        hit = ((stuck[:, None] >> bit_index[None, :]) & _ONE).astype(bool)
-        positions = (self.words[:, None] * self.code_bits + np.arange(self.code_bits)[None, :])[hit]
-        values = ((self.or_masks[:, None] >> bit_index[None, :]) & _ONE)[hit].astype(np.int64)
+        rows, bits = set_bits(~self.and_masks, self.code_bits)
+        positions = self.words[rows] * self.code_bits + bits
+        values = ((self.or_masks[rows] >> bits.astype(np.uint64)) & _ONE).astype(np.int64)
         return positions, values
 
     def not_stuck(self, positions: np.ndarray, offset_words: int) -> np.ndarray:
@@ -131,13 +137,12 @@ class Wear:
 class Cells:
     """The cells of one array of one role in one memory, drawn once from the seed and the array's names."""
 
-    def __init__(self, errors: ErrorModel, seed: int, names: tuple[str, ...], stored: StoredWords):
-        self.n_values = stored.n_values
+    def __init__(self, errors: ErrorModel, seed: int, names: tuple[str, ...], stored: StoredWords,
+                 retention_rate_per_s: float):
         self.stuck = StuckCells(stored.code_bits)
         self.stuck.draw(errors, faults.stream_rng(seed, *names, "stuck-map"), stored.n_bits)
         self.wear = Wear(errors, seed, names, stored.n_values, stored.n_bits) if errors.endurance_writes > 0.0 else None
         weak = errors.weak_cells
         self.weak = None if weak is None or not weak.active else WeakCells(
             names, seed, stored.n_bits, stored.code_bits, stored.data_bits, weak,
-            (errors.write_ber_0to1, errors.write_ber_1to0, errors.write_ber_hold),
-            max(errors.retention_rate_0to1_per_s, errors.retention_rate_1to0_per_s))
+            (errors.write_ber_0to1, errors.write_ber_1to0, errors.write_ber_hold), retention_rate_per_s)

@@ -97,10 +97,6 @@ class ArenaAccounting:
         self._counters = AccessCounters()
         self._time_cache: dict[tuple[int, bool], float] = {}
 
-    @property
-    def phase(self) -> str:
-        return self._phase[0]
-
     def counters(self) -> AccessCounters:
         """The counters of the current phase (failures still held on a GPU not yet added)."""
         phase = self._phase[0]

@@ -185,13 +185,22 @@ class Decoder:
                 counters.values_zeroed += n_bad
         return values
 
+    def values(self, stored: StoredWords, words: Any, damage_words: np.ndarray, damage_masks: np.ndarray,
+               start: int, stop: int, counters: Any) -> Any:
+        """The float32 values of ``words`` (stored words [start, stop), or a copy with a read's sensing errors)
+        after the code's correction and the sanity check; ``damage_words`` index into ``words``, which must be
+        a copy where there is damage to correct. Counted unless ``counters`` is None."""
+        if stored.has_check_bits and len(damage_words):
+            self.correct(words, damage_words, damage_masks, counters)
+        values = stored.format.decode(self.xp, words, stored.scale(start, stop))
+        if self.sanity_bound is not None:
+            values = self.sanity_check(values, counters)
+        return values
+
     def peek(self, stored: StoredWords) -> Any:
-        """The values as a read returns them, without an access (nothing counted, nothing drawn)."""
+        """The values as a read returns them, without an access (nothing counted, nothing drawn): a copy."""
         words = stored.words
         if stored.has_check_bits and len(stored.damage_words):
             words = words.copy()
-            self.correct(words, stored.damage_words, stored.damage_masks, None)
-        values = stored.format.decode(self.xp, words, stored.scale(0, stored.n_values)).copy()
-        if self.sanity_bound is not None:
-            values = self.sanity_check(values, None)
-        return values
+        values = self.values(stored, words, stored.damage_words, stored.damage_masks, 0, stored.n_values, None)
+        return values.copy()
