@@ -78,6 +78,8 @@ def main() -> None:
     parser.add_argument("--replicas", type=int, default=1,
                         help="seeds 0..K-1 trained as one batched job (K replicas); steps count one replica's")
     args = parser.parse_args()
+    if args.replicas < 1:
+        parser.error(f"--replicas must be at least 1, got {args.replicas}")
     warnings.simplefilter("ignore", RuntimeWarning)
 
     print(f"K = {args.replicas} replica(s) per job")

@@ -60,10 +60,13 @@ class Timing:
         return self.steps / self.seconds
 
 
-def best_of(repeats: int, run: Callable[[], tuple[float, float]], steps: int) -> Timing:
-    """Fastest of ``repeats`` timed runs: the least disturbed by whatever else the machine does."""
-    results = [run() for _ in range(repeats)]
+def fastest(results: list[tuple[float, float]], steps: int) -> Timing:
+    """The fastest of timed runs (seconds, last loss): the least disturbed by whatever else the machine does."""
     return Timing(steps, min(seconds for seconds, _ in results), all(np.isfinite(loss) for _, loss in results))
+
+
+def best_of(repeats: int, run: Callable[[], tuple[float, float]], steps: int) -> Timing:
+    return fastest([run() for _ in range(repeats)], steps)
 
 
 def batches(n_features: int, n_classes: int, batch: int, count: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -87,8 +90,7 @@ def time_memtech_interleaved(shape: str, cases: list[str], steps: int, repeats: 
     for _ in range(repeats):
         for case, run in runners.items():
             results[case].append(run())
-    return {case: Timing(steps, min(seconds for seconds, _ in runs), all(np.isfinite(loss) for _, loss in runs))
-            for case, runs in results.items()}
+    return {case: fastest(runs, steps) for case, runs in results.items()}
 
 
 def memtech_runner(shape: str, case: str, steps: int, device: str, registry: Any,
@@ -222,7 +224,7 @@ def main(argv: list[str] | None = None) -> int:
     devices = ["cpu", "gpu"] if args.device == "both" else [args.device]
     shapes = list(SHAPES) if args.shape == "both" else [args.shape]
 
-    print(f"\n{'shape':<7} {'device':<6} {'memtech case':<17} {'memtech steps/s':>16} {'torch steps/s':>14} {'memtech/torch':>14} {'vs sram':>8}")
+    print(f"\n{'shape':<7} {'device':<6} {'memtech case':<21} {'memtech steps/s':>16} {'torch steps/s':>14} {'memtech/torch':>14} {'vs sram':>8}")
     print("(vs sram: against the same shape and device in error-free SRAM, at the same K for the xK rows)")
     for shape in shapes:
         steps = args.steps or DEFAULT_STEPS[shape]
@@ -239,7 +241,7 @@ def main(argv: list[str] | None = None) -> int:
                 torch_rate = f"{torch_timing.steps_per_s:14.1f}" if torch_timing else f"{'-':>14}"
                 ratio = f"{timing.steps_per_s / torch_timing.steps_per_s:14.2f}" if torch_timing else f"{'-':>14}"
                 note = "" if timing.finite else "  (loss went non-finite)"
-                print(f"{shape:<7} {device:<6} {case:<17} {timing.steps_per_s:16.1f} {torch_rate} {ratio} "
+                print(f"{shape:<7} {device:<6} {case:<21} {timing.steps_per_s:16.1f} {torch_rate} {ratio} "
                       f"{timing.steps_per_s / sram_rate:8.2f}{note}", flush=True)
             for k in args.replicas if run_memtech else []:
                 if k <= 1:
@@ -256,10 +258,10 @@ def main(argv: list[str] | None = None) -> int:
                     torch_rate = f"{torch_timing.steps_per_s:14.1f}" if torch_timing else f"{'-':>14}"
                     ratio = f"{rate / torch_timing.steps_per_s:14.2f}" if torch_timing else f"{'-':>14}"
                     # the last column: against the same K in error-free SRAM (the cost of injection at K)
-                    print(f"{shape:<7} {device:<6} {f'{case} x{k}':<17} {rate:16.1f} {torch_rate} {ratio} "
+                    print(f"{shape:<7} {device:<6} {f'{case} x{k}':<21} {rate:16.1f} {torch_rate} {ratio} "
                           f"{rate / sram_k:8.2f}  (network-steps/s)", flush=True)
             if not run_memtech and torch_timing:
-                print(f"{shape:<7} {device:<6} {'(no memtech)':<17} {'-':>16} {torch_timing.steps_per_s:14.1f}")
+                print(f"{shape:<7} {device:<6} {'(no memtech)':<21} {'-':>16} {torch_timing.steps_per_s:14.1f}")
     print("\nshapes: " + "; ".join(f"{k} = {v[0]}-{'-'.join(map(str, v[1]))}-{v[2]} at batch {v[3]}" for k, v in SHAPES.items()))
     for case, (_, description) in MEMTECH_CASES.items():
         print(f"{case}: {description}")
